@@ -1,0 +1,24 @@
+"""mspd-edge: preemptive image protection with the MCGS cascade (MSPD).
+
+Importing ``mspd_edge`` does not import torch: the torch-based API below is loaded on first use,
+so ``mspd_edge.runtime`` works on a device without torch.
+"""
+from importlib import import_module
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "mcgs": "mspd_edge.mcgs",
+    "revert": "mspd_edge.mcgs",
+    "smooth_step": "mspd_edge.mcgs",
+    "load_model": "mspd_edge.zoo",
+    "list_models": "mspd_edge.zoo",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'mspd_edge' has no attribute {name!r}")

@@ -1,0 +1,72 @@
+"""Protect (or revert) many images with any cascade backend: numpy and cv2 only, no torch.
+
+A backend is an object with ``input_size`` (C, h, w), ``default_eps``, ``predict(x, model)``
+(int64 labels of ``"classifier"`` or ``"backbone"`` for float32 [B,C,h,w]) and
+``run(x, labels, noise, settings)`` (the protected float32 batch). The torch reference and the
+runtime backends implement it, so all share this batching, noise, resize and budget logic.
+"""
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from . import defaults
+from .imaging import from_model_output, to_model_input
+from .noise import batch_noise, fresh_seed
+
+MAX_COPY_VALUES = 20 * 16 * 3 * 32 * 32   # N*B*C*H*W per backbone pass: 16 CIFAR images at N=20
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Defence settings; ``eps``/``seed``/``batch_size`` of None mean model default/fresh/auto."""
+
+    eps: float | None = None
+    n_samples: int = defaults.N_SAMPLES
+    lr: float = defaults.LR
+    epochs: str = defaults.EPOCHS
+    seed: int | None = None
+    label_mode: str = "classifier"
+    batch_size: int | None = None
+
+    def resolved(self, backend):
+        """A copy with eps, seed and batch size filled in for ``backend``."""
+        if self.label_mode not in defaults.LABEL_MODES:
+            raise ValueError(f"label mode must be one of {defaults.LABEL_MODES}, got {self.label_mode!r}")
+        return replace(self,
+                       eps=backend.default_eps if self.eps is None else self.eps,
+                       seed=fresh_seed() if self.seed is None else self.seed,
+                       batch_size=self.batch_size or auto_batch_size(self.n_samples, backend.input_size))
+
+
+def auto_batch_size(n_samples, input_size):
+    """Images per cascade call so that one backbone pass holds at most MAX_COPY_VALUES values."""
+    per_image = n_samples * int(np.prod(input_size))
+    return max(1, MAX_COPY_VALUES // per_image)
+
+
+def _labels_for(backend, x, settings, given):
+    if settings.label_mode == "gt":
+        if given is None or any(label is None for label in given):
+            raise ValueError("label mode 'gt' needs a label for every image")
+        return np.asarray(given, np.int64)
+    return backend.predict(x, "classifier" if settings.label_mode == "classifier" else "backbone")
+
+
+def protect_images(images, backend, settings, labels=None, reverse=False):
+    """Yield ``(index, protected uint8 image, label)`` for each uint8 image, in order.
+
+    ``settings`` must be resolved (``Settings.resolved``). ``labels``: per-image class indices
+    for label mode "gt". ``reverse``: Preemptive Reversion ``clip01(2 x - MCGS(x))`` instead.
+    """
+    size = settings.batch_size
+    for start in range(0, len(images), size):
+        indices = list(range(start, min(start + size, len(images))))
+        inputs = [to_model_input(images[i], backend.input_size) for i in indices]
+        x = np.stack([chw for chw, _ in inputs])
+        y = _labels_for(backend, x, settings, None if labels is None else [labels[i] for i in indices])
+        noise = batch_noise(settings.seed, indices, settings.n_samples, x.shape[1:], len(settings.epochs))
+        out = backend.run(x, y, noise, settings)
+        if reverse:
+            out = np.clip(2 * x - out, 0, 1)
+        for k, (i, (_, layout)) in enumerate(zip(indices, inputs)):
+            yield i, from_model_output(out[k], layout, settings.eps), int(y[k])

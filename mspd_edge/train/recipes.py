@@ -1,0 +1,87 @@
+"""One optimisation step per recipe: ``step(model, opt, x, y, cfg, scaler) -> (loss, logits)``.
+
+- ``standard``: cross-entropy on the (augmented) clean batch.
+- ``fgsm-rs``: FGSM with random start (Wong et al. 2020, "Fast is better than free").
+- ``fast-bat``: Fast-BAT (Zhang et al. 2022): the linearised lower level gives delta*, and the
+  implicit-gradient term (1/lambda) d/dtheta <grad_delta l(z), H_C grad_delta l(delta*)> is
+  added with one Hessian-vector product (H_C masks coordinates the projection saturates).
+All recipes honour ``label_smoothing`` (soft labels); fgsm-rs honours ``trades_beta``
+(TRADES-style trade-off loss, the loss smoothing of Zhong et al. 2025).
+"""
+import torch
+import torch.nn.functional as F
+
+from ..attacks import fgsm_rs
+
+
+def _ce(logits, y, cfg):
+    return F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+
+
+def _apply(loss, opt, scaler):
+    opt.zero_grad(set_to_none=True)
+    if scaler is None:
+        loss.backward()
+        opt.step()
+    else:
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+
+
+def _autocast(x):
+    return torch.autocast(x.device.type, dtype=torch.float16, enabled=x.device.type == "cuda")
+
+
+def standard_step(model, opt, x, y, cfg, scaler):
+    with _autocast(x):
+        logits = model(x)
+        loss = _ce(logits, y, cfg)
+    _apply(loss, opt, scaler)
+    return loss.item(), logits.detach()
+
+
+def _trades_adv(model, x, cfg):
+    """FGSM-RS on KL(p(x') || p(x)), the inner maximisation of TRADES."""
+    with torch.no_grad():
+        p_clean = F.softmax(model(x), 1)
+    delta = torch.empty_like(x).uniform_(-cfg.eps, cfg.eps).requires_grad_(True)
+    kl = F.kl_div(F.log_softmax(model((x + delta).clamp(0, 1)), 1), p_clean, reduction="sum")
+    (grad,) = torch.autograd.grad(kl, delta)
+    delta = (delta.detach() + cfg.alpha * grad.sign()).clamp(-cfg.eps, cfg.eps)
+    return (x + delta).clamp(0, 1)
+
+
+def fgsm_rs_step(model, opt, x, y, cfg, scaler):
+    with _autocast(x):
+        if cfg.trades_beta > 0:
+            adv = _trades_adv(model, x, cfg)
+            logits_clean = model(x)
+            logits = model(adv)
+            kl = F.kl_div(F.log_softmax(logits, 1), F.softmax(logits_clean, 1), reduction="batchmean")
+            loss = _ce(logits_clean, y, cfg) + cfg.trades_beta * kl
+        else:
+            logits = model(fgsm_rs(model, x, y, cfg.eps, cfg.alpha))
+            loss = _ce(logits, y, cfg)
+    _apply(loss, opt, scaler)
+    return loss.item(), logits.detach()
+
+
+def fast_bat_step(model, opt, x, y, cfg, scaler):
+    step = 1.0 / cfg.bat_lambda
+    with _autocast(x):
+        z = fgsm_rs(model, x, y, cfg.eps, cfg.alpha) - x          # linearisation point
+        z = z.detach().requires_grad_(True)
+        (g_z,) = torch.autograd.grad(_ce(model(x + z), y, cfg), z, create_graph=True)
+        delta = (z + step * g_z.sign()).clamp(-cfg.eps, cfg.eps)
+        delta = ((x + delta).clamp(0, 1) - x).detach().requires_grad_(True)
+        logits = model(x + delta)
+        loss = _ce(logits, y, cfg)
+        (g_star,) = torch.autograd.grad(loss, delta, retain_graph=True)
+        active = (delta.abs() < cfg.eps).float()
+        implicit = step * (g_z * (active * g_star).detach()).sum()
+    _apply(loss + implicit, opt, scaler)
+    return loss.item(), logits.detach()
+
+
+RECIPES = {"standard": standard_step, "fgsm-rs": fgsm_rs_step, "fast-bat": fast_bat_step}

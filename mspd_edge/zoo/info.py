@@ -1,0 +1,47 @@
+"""What a loaded model is: :class:`ModelInfo` and the per-dataset metadata it is built from."""
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
+                   "dog", "frog", "horse", "ship", "truck")
+# The Keras ImageNet class index (https://github.com/pytorch/hub imagenet_classes.txt), one per line.
+IMAGENET_CLASSES_FILE = Path(__file__).with_name("imagenet_classes.txt")
+
+# Input size (C, H, W) and default L-inf budget of each dataset: 8/255 at 32x32, 4/255 at 224x224.
+DATASETS = {
+    "cifar10": {"input_size": (3, 32, 32), "eps": 8 / 255},
+    "imagenet": {"input_size": (3, 224, 224), "eps": 4 / 255},
+}
+
+
+@lru_cache(maxsize=None)
+def dataset_classes(dataset):
+    """Class names of ``dataset`` ("cifar10" or "imagenet"), in label order."""
+    if dataset == "cifar10":
+        return CIFAR10_CLASSES
+    if dataset == "imagenet":
+        return tuple(IMAGENET_CLASSES_FILE.read_text().split())
+    raise ValueError(f"unknown dataset {dataset!r}; known: {sorted(DATASETS)}")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Metadata attached to every model returned by ``load_model`` as ``model.info``."""
+
+    name: str
+    arch: str
+    arch_kwargs: dict = field(repr=False)
+    dataset: str
+    input_size: tuple  # (C, H, W)
+    classes: tuple = field(repr=False)
+    eps: float
+    source: str  # where the weights came from
+
+    @classmethod
+    def for_dataset(cls, name, arch, arch_kwargs, dataset, source, **overrides):
+        """Fill ``input_size``, ``classes`` and ``eps`` from ``dataset`` unless overridden."""
+        meta = {**DATASETS[dataset], "classes": dataset_classes(dataset), **overrides}
+        return cls(name=name, arch=arch, arch_kwargs=dict(arch_kwargs), dataset=dataset,
+                   input_size=tuple(meta["input_size"]), classes=tuple(meta["classes"]),
+                   eps=float(meta["eps"]), source=source)

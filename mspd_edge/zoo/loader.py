@@ -1,0 +1,193 @@
+"""Load zoo models by name or from a checkpoint file: ``load_model`` and ``list_models``.
+
+Names ``load_model`` accepts:
+
+* the embedded defaults of ``embedded.py`` and any other manifest in ``mspd_edge/weights``:
+  ``mspd_edge/weights/<name>.json`` (name, arch, arch_kwargs, dataset, input_size, eps, classes, ...)
+  plus the fp16 state dict ``<name>.pt`` (``checkpoint=`` overrides the weights file, e.g. with
+  ``runs/<name>/best.pt`` while a model is not shipped yet);
+* the RobustBench ids of ``robustbench_ids.ROBUSTBENCH``; the checkpoint is ``checkpoint=PATH``,
+  else the first existing ``<root>/<dataset>/<threat_model>/<id>.pt`` (RobustBench's own layout)
+  for ``<root>`` = ``$MSPD_EDGE_MODELS``, then ``./models`` (RobustBench's default ``model_dir``).
+
+A path may also be given instead of a name: a manifest ``.json`` (weights next to it), or a
+checkpoint whose file stem is a known name, or whose keys and shapes fit exactly one known model.
+Otherwise pass the name and ``checkpoint=PATH``.
+
+Checkpoints may be wrapped (``state_dict`` / ``model_state_dict`` / ``model`` entries) and
+prefixed (``module.``, ``model.``); normalisation buffers (``mean``/``std``, ``mu``/``sigma``,
+``normalize.mean``/``normalize.std``) are read into the model's ``Normalize`` when present.
+"""
+import json
+import os
+import pickle
+from pathlib import Path
+
+import torch
+
+from .embedded import CIFAR10, EMBEDDED
+from .info import ModelInfo
+from .registry import build
+from .robustbench_ids import ROBUSTBENCH
+
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
+MODELS_ENV = "MSPD_EDGE_MODELS"
+ROBUSTBENCH_MODEL_DIR = Path("models")
+_WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")
+_WRAPPER_PREFIXES = ("module.", "model.")
+_NORM_KEYS = {"mean": "mean", "mu": "mean", "normalize.mean": "mean",
+              "std": "std", "sigma": "std", "normalize.std": "std"}
+_SHOWN_KEYS = 8
+
+
+def list_models():
+    """Names ``load_model`` accepts: embedded defaults (shipped or not), then RobustBench ids."""
+    return list(_embedded_specs()) + list(ROBUSTBENCH)
+
+
+def load_model(name_or_path, checkpoint=None, weights_only=True):
+    """Build and load a zoo model; returns it in eval mode, float32, parameters frozen.
+
+    ``name_or_path`` is a name from ``list_models()`` or a file (see the module docstring);
+    ``checkpoint`` overrides where the weights come from. ``weights_only=False`` lets
+    ``torch.load`` unpickle arbitrary objects: only for checkpoints you trust.
+    The model carries its :class:`ModelInfo` as ``model.info``.
+    """
+    name = str(name_or_path)
+    embedded = _embedded_specs()
+    if name in embedded:
+        spec, weights = embedded[name], checkpoint or WEIGHTS_DIR / f"{name}.pt"
+        if checkpoint is None and not (WEIGHTS_DIR / f"{name}.json").is_file():
+            raise FileNotFoundError(
+                f"embedded model {name!r} is not shipped yet ({WEIGHTS_DIR / f'{name}.json'} is "
+                f"missing): train it with scripts/train_embedded.py {name}, or pass checkpoint=PATH")
+        source = f"embedded {weights}"
+    elif name in ROBUSTBENCH:
+        spec = ROBUSTBENCH[name]
+        weights = checkpoint or robustbench_checkpoint(name)
+        source = f"robustbench {spec['dataset']}/{spec['threat_model']} {weights}"
+    elif Path(name).is_file() and Path(name).suffix == ".json":
+        spec = json.loads(Path(name).read_text())
+        name, weights = spec.get("name", Path(name).stem), checkpoint or Path(name).with_suffix(".pt")
+        source = f"manifest {name_or_path} {weights}"
+    elif Path(name).is_file():
+        if checkpoint is not None:
+            raise ValueError(f"got both a checkpoint path {name!r} and checkpoint={checkpoint!r}")
+        weights = Path(name)
+        state, norm = _read_checkpoint(weights, weights_only)
+        name = _infer_name(weights, state)
+        spec, source = _known_specs()[name], f"checkpoint {weights}"
+        return _assemble(name, spec, state, norm, weights, source)
+    else:
+        raise ValueError(f"unknown model {name!r}: not a file, nor one of {list_models()}")
+    state, norm = _read_checkpoint(Path(weights), weights_only)
+    return _assemble(name, spec, state, norm, weights, source)
+
+
+def robustbench_checkpoint(name):
+    """Where the checkpoint of RobustBench model ``name`` lies (RobustBench's folder layout)."""
+    spec = ROBUSTBENCH[name]
+    relative = Path(spec["dataset"], spec["threat_model"], f"{name}.pt")
+    roots = [Path(os.environ[MODELS_ENV])] if os.environ.get(MODELS_ENV) else []
+    candidates = [root / relative for root in roots + [ROBUSTBENCH_MODEL_DIR]]
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise FileNotFoundError(
+        f"no checkpoint for RobustBench model {name!r}: looked for {[str(p) for p in candidates]} "
+        f"(set ${MODELS_ENV} or pass checkpoint=PATH); the file is {spec['origin']}")
+
+
+def _embedded_specs():
+    specs = {name: {"arch": s["arch"], "arch_kwargs": s["arch_kwargs"], **CIFAR10}
+             for name, s in EMBEDDED.items()}
+    for manifest in sorted(WEIGHTS_DIR.glob("*.json")):
+        specs[manifest.stem] = json.loads(manifest.read_text())
+    return specs
+
+
+def _known_specs():
+    return {**_embedded_specs(), **ROBUSTBENCH}
+
+
+def _build(spec, device=None):
+    info = ModelInfo.for_dataset("", spec["arch"], spec["arch_kwargs"], spec["dataset"], "",
+                                 **{k: spec[k] for k in ("input_size", "eps", "classes") if k in spec})
+    with torch.device(device or "cpu"):
+        model = build(spec["arch"], **{"num_classes": len(info.classes), **spec["arch_kwargs"]})
+    return model, info
+
+
+def _assemble(name, spec, state, norm, weights, source):
+    model, info = _build(spec)
+    _load_into(model, state, norm, f"checkpoint {weights} does not fit {name} ({spec['arch']})")
+    model.float().eval().requires_grad_(False)
+    model.info = ModelInfo(**{**vars(info), "name": name, "source": source})
+    return model
+
+
+def _read_checkpoint(path, weights_only):
+    """The state dict in ``path``, unwrapped and unprefixed, and its normalisation tensors."""
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=weights_only)
+    except pickle.UnpicklingError as err:
+        raise ValueError(f"checkpoint {path} holds more than tensors; if you trust it, load it "
+                         f"with weights_only=False ({str(err).splitlines()[0]})") from None
+    while isinstance(obj, dict) and not all(torch.is_tensor(v) for v in obj.values()):
+        key = next((k for k in _WRAPPER_KEYS if isinstance(obj.get(k), dict)), None)
+        if key is None:
+            raise ValueError(f"checkpoint {path} holds no state dict; top-level keys {_few(obj)}")
+        obj = obj[key]
+    if not isinstance(obj, dict) or not obj:
+        raise ValueError(f"checkpoint {path} holds no state dict (found {type(obj).__name__})")
+    state, norm = dict(obj), {}
+    while True:
+        for key in [k for k in state if k in _NORM_KEYS]:
+            norm[_NORM_KEYS[key]] = state.pop(key)
+        prefix = next((p for p in _WRAPPER_PREFIXES if state and all(k.startswith(p) for k in state)), None)
+        if prefix is None:
+            return state, norm
+        state = {k[len(prefix):]: v for k, v in state.items()}
+
+
+def _load_into(model, state, norm, what):
+    own = model.state_dict()
+    missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in state if k not in own]
+    reshaped = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
+                for k, v in own.items() if k in state and state[k].shape != v.shape]
+    problems = [f"{label} {_few(keys)}" for label, keys in
+                (("missing keys", missing), ("unexpected keys", unexpected),
+                 ("wrong shapes (checkpoint vs model)", reshaped)) if keys]
+    if problems:
+        raise ValueError(f"{what}: {'; '.join(problems)}")
+    model.load_state_dict(state, strict=False)
+    for attr, value in norm.items():
+        buffer = getattr(model.normalize, attr)
+        if value.numel() != buffer.numel():
+            raise ValueError(f"{what}: normalisation {attr} has {value.numel()} values, "
+                             f"the model {buffer.numel()}")
+        buffer.copy_(value.reshape(buffer.shape))
+
+
+def _infer_name(path, state):
+    known = _known_specs()
+    if path.stem in known:
+        return path.stem
+    shapes = _shapes(state)
+    fits = [name for name, spec in known.items() if _shapes(_build(spec, "meta")[0].state_dict()) == shapes]
+    if len(fits) == 1:
+        return fits[0]
+    reason = f"it fits {fits}" if fits else "it fits no known model"
+    raise ValueError(f"cannot tell the architecture of checkpoint {path} ({reason}); "
+                     f"call load_model(NAME, checkpoint={str(path)!r}) with NAME from list_models()")
+
+
+def _shapes(state):
+    return {k: tuple(v.shape) for k, v in state.items() if not k.endswith("num_batches_tracked")}
+
+
+def _few(keys):
+    keys = list(keys)
+    more = f" (+{len(keys) - _SHOWN_KEYS} more)" if len(keys) > _SHOWN_KEYS else ""
+    return f"{keys[:_SHOWN_KEYS]}{more}"
