@@ -57,21 +57,21 @@ def _lr_at(cfg, progress):
     raise ValueError(f"unknown schedule {cfg.schedule!r}")
 
 
-def _to_tensor(images):
-    return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+def _tensors(split):
+    images, labels, _ = split
+    return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(labels)
 
 
 def _load_splits(cfg):
+    """(fit, held-out, test) uint8 tensors; held-out = the last ``holdout`` train images."""
     data = Path(cfg.data)
-    images, labels, classes = load_npz(data / "train.npz")
-    n_fit = len(labels) - cfg.holdout
-    fit = slice(0, cfg.limit or n_fit)
-    held = slice(n_fit, len(labels))
-    test_x, test_y, _ = load_npz(data / "test.npz", limit=cfg.test_images)
-    to = _to_tensor
-    return ((to(images[fit]), torch.from_numpy(labels[fit])),
-            (to(images[held]), torch.from_numpy(labels[held])),
-            (to(test_x), torch.from_numpy(test_y)), classes)
+    with np.load(data / "train.npz", allow_pickle=False) as z:
+        n_train = len(z["y"])
+    n_fit = n_train - cfg.holdout
+    fit = load_npz(data / "train.npz", limit=min(cfg.limit or n_fit, n_fit))
+    held = load_npz(data / "train.npz", start=n_fit, limit=cfg.holdout)
+    test = load_npz(data / "test.npz", limit=cfg.test_images)
+    return _tensors(fit), _tensors(held), _tensors(test), fit[2]
 
 
 def _state(model, opt, epoch, history, best, rng):

@@ -5,6 +5,7 @@
 """
 CIFAR10 = {"dataset": "cifar10", "input_size": [3, 32, 32], "eps": 8 / 255}
 CIFAR10_NORM = {"mean": [0.4914, 0.4822, 0.4465], "std": [0.2471, 0.2435, 0.2616]}
+ROBUST_TARGET = {"recipe": "fgsm-rs", "epochs": 6, "lr_max": 0.2, "schedule": "cyclic"}
 
 EMBEDDED = {
     "cifar10-backbone": dict(
@@ -17,4 +18,19 @@ EMBEDDED = {
         arch_kwargs={"widths": [32, 128, 128], "stem": 24, "flip_tta": True, **CIFAR10_NORM},
         train={"recipe": "standard", "epochs": 10, "batch_size": 256, "lr_max": 0.4,
                "schedule": "onecycle", "label_smoothing": 0.2, "seed": 0}),
+    # Unseen evaluation targets: architectures other than the backbone's, never used to protect.
+    "cifar10-target-resnet18": dict(
+        role="target", arch="resnet", arch_kwargs={"depth": 18, "base_width": 16, **CIFAR10_NORM},
+        train={**ROBUST_TARGET, "seed": 1}),
+    "cifar10-target-wrn": dict(
+        role="target", arch="dm_wide_resnet",
+        arch_kwargs={"depth": 10, "width": 2, "activation": "relu", **CIFAR10_NORM},
+        train={**ROBUST_TARGET, "seed": 2}),
+    "cifar10-target-preact": dict(
+        role="target", arch="preact_resnet", arch_kwargs={"depth": 18, "base_width": 16, **CIFAR10_NORM},
+        train={**ROBUST_TARGET, "seed": 3}),
+    "cifar10-target-nonrobust": dict(
+        role="target", arch="resnet", arch_kwargs={"depth": 18, "base_width": 16, **CIFAR10_NORM},
+        train={"recipe": "standard", "epochs": 8, "batch_size": 256, "lr_max": 0.4,
+               "schedule": "onecycle", "label_smoothing": 0.1, "seed": 4}),
 }

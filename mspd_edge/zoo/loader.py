@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from .embedded import CIFAR10, EMBEDDED
-from .info import ModelInfo
+from .info import ModelInfo, dataset_classes
 from .registry import build
 from .robustbench_ids import ROBUSTBENCH
 
@@ -38,6 +38,7 @@ _WRAPPER_PREFIXES = ("module.", "model.")
 _NORM_KEYS = {"mean": "mean", "mu": "mean", "normalize.mean": "mean",
               "std": "std", "sigma": "std", "normalize.std": "std"}
 _SHOWN_KEYS = 8
+_INFO_OVERRIDES = ("input_size", "eps", "classes")  # manifest fields that override the dataset's
 
 
 def list_models():
@@ -53,7 +54,7 @@ def load_model(name_or_path, checkpoint=None, weights_only=True):
     ``torch.load`` unpickle arbitrary objects: only for checkpoints you trust.
     The model carries its :class:`ModelInfo` as ``model.info``.
     """
-    name = str(name_or_path)
+    name, path, state = str(name_or_path), Path(name_or_path), None
     embedded = _embedded_specs()
     if name in embedded:
         spec, weights = embedded[name], checkpoint or WEIGHTS_DIR / f"{name}.pt"
@@ -66,21 +67,21 @@ def load_model(name_or_path, checkpoint=None, weights_only=True):
         spec = ROBUSTBENCH[name]
         weights = checkpoint or robustbench_checkpoint(name)
         source = f"robustbench {spec['dataset']}/{spec['threat_model']} {weights}"
-    elif Path(name).is_file() and Path(name).suffix == ".json":
-        spec = json.loads(Path(name).read_text())
-        name, weights = spec.get("name", Path(name).stem), checkpoint or Path(name).with_suffix(".pt")
-        source = f"manifest {name_or_path} {weights}"
-    elif Path(name).is_file():
+    elif path.is_file() and path.suffix == ".json":
+        spec = json.loads(path.read_text())
+        name, weights = spec.get("name", path.stem), checkpoint or path.with_suffix(".pt")
+        source = f"manifest {path} {weights}"
+    elif path.is_file():
         if checkpoint is not None:
             raise ValueError(f"got both a checkpoint path {name!r} and checkpoint={checkpoint!r}")
-        weights = Path(name)
+        weights = path
         state, norm = _read_checkpoint(weights, weights_only)
         name = _infer_name(weights, state)
         spec, source = _known_specs()[name], f"checkpoint {weights}"
-        return _assemble(name, spec, state, norm, weights, source)
     else:
         raise ValueError(f"unknown model {name!r}: not a file, nor one of {list_models()}")
-    state, norm = _read_checkpoint(Path(weights), weights_only)
+    if state is None:
+        state, norm = _read_checkpoint(Path(weights), weights_only)
     return _assemble(name, spec, state, norm, weights, source)
 
 
@@ -110,19 +111,18 @@ def _known_specs():
     return {**_embedded_specs(), **ROBUSTBENCH}
 
 
-def _build(spec, device=None):
-    info = ModelInfo.for_dataset("", spec["arch"], spec["arch_kwargs"], spec["dataset"], "",
-                                 **{k: spec[k] for k in ("input_size", "eps", "classes") if k in spec})
-    with torch.device(device or "cpu"):
-        model = build(spec["arch"], **{"num_classes": len(info.classes), **spec["arch_kwargs"]})
-    return model, info
+def _build(spec, device="cpu"):
+    classes = spec.get("classes") or dataset_classes(spec["dataset"])
+    with torch.device(device):
+        return build(spec["arch"], **{"num_classes": len(classes), **spec["arch_kwargs"]})
 
 
 def _assemble(name, spec, state, norm, weights, source):
-    model, info = _build(spec)
+    model = _build(spec)
     _load_into(model, state, norm, f"checkpoint {weights} does not fit {name} ({spec['arch']})")
     model.float().eval().requires_grad_(False)
-    model.info = ModelInfo(**{**vars(info), "name": name, "source": source})
+    model.info = ModelInfo.for_dataset(name, spec["arch"], spec["arch_kwargs"], spec["dataset"],
+                                       source, **{k: spec[k] for k in _INFO_OVERRIDES if k in spec})
     return model
 
 
@@ -144,7 +144,8 @@ def _read_checkpoint(path, weights_only):
     while True:
         for key in [k for k in state if k in _NORM_KEYS]:
             norm[_NORM_KEYS[key]] = state.pop(key)
-        prefix = next((p for p in _WRAPPER_PREFIXES if state and all(k.startswith(p) for k in state)), None)
+        prefix = next((p for p in _WRAPPER_PREFIXES
+                       if state and all(k.startswith(p) for k in state)), None)
         if prefix is None:
             return state, norm
         state = {k[len(prefix):]: v for k, v in state.items()}
@@ -175,7 +176,8 @@ def _infer_name(path, state):
     if path.stem in known:
         return path.stem
     shapes = _shapes(state)
-    fits = [name for name, spec in known.items() if _shapes(_build(spec, "meta")[0].state_dict()) == shapes]
+    fits = [name for name, spec in known.items()
+            if _shapes(_build(spec, "meta").state_dict()) == shapes]
     if len(fits) == 1:
         return fits[0]
     reason = f"it fits {fits}" if fits else "it fits no known model"

@@ -1,0 +1,39 @@
+"""`mspd-edge train`: the training loop from the command line."""
+import json
+
+import click
+
+from .loop import RECIPE_NAMES, TrainConfig, train
+
+
+def _parse_kwargs(ctx, param, value):
+    try:
+        return json.loads(value) if value else {}
+    except json.JSONDecodeError as err:
+        raise click.BadParameter(f"not JSON: {err}") from None
+
+
+@click.command("train")
+@click.option("--arch", default=TrainConfig.arch, show_default=True, help="Architecture name (zoo registry).")
+@click.option("--arch-kwargs", default="", callback=_parse_kwargs, help='JSON, e.g. \'{"base_width": 16}\'.')
+@click.option("--recipe", type=click.Choice(RECIPE_NAMES), default=TrainConfig.recipe, show_default=True)
+@click.option("--data", default=TrainConfig.data, show_default=True, help="Folder with train.npz/test.npz.")
+@click.option("-o", "--out", default=TrainConfig.out, show_default=True, help="Run folder (checkpoints, report).")
+@click.option("--epochs", type=int, default=TrainConfig.epochs, show_default=True)
+@click.option("--batch-size", type=int, default=TrainConfig.batch_size, show_default=True)
+@click.option("--lr-max", type=float, default=TrainConfig.lr_max, show_default=True)
+@click.option("--schedule", type=click.Choice(["cyclic", "onecycle"]), default=TrainConfig.schedule, show_default=True)
+@click.option("--eps", type=float, default=8.0, show_default=True, help="Training budget in 1/255 units.")
+@click.option("--alpha", type=float, default=10.0, show_default=True, help="FGSM step in 1/255 units.")
+@click.option("--label-smoothing", type=float, default=0.0, show_default=True, help="Soft labels.")
+@click.option("--trades-beta", type=float, default=0.0, show_default=True, help="> 0: TRADES-style loss.")
+@click.option("--limit", type=int, default=0, help="Train on the first LIMIT images only.")
+@click.option("--test-images", type=int, default=TrainConfig.test_images, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--no-resume", is_flag=True, help="Start over even if OUT/last.pt exists.")
+def train_command(eps, alpha, no_resume, **options):
+    """Train a model (standard, FGSM-RS or Fast-BAT); resumable, reports clean and PGD-10 accuracy."""
+    cfg = TrainConfig(eps=eps / 255, alpha=alpha / 255, **options)
+    report = train(cfg, resume=not no_resume, log=lambda line: click.echo(line, err=True))
+    click.echo(json.dumps({k: report[k] for k in ("best_epoch", "test_images", "test_clean", "test_pgd10")}))

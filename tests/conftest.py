@@ -1,0 +1,72 @@
+"""Shared fixtures: CIFAR-10 test images from the shared data folder and a fast fake backend."""
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from mspd_edge.data import load_npz
+
+REPO = Path(__file__).resolve().parents[1]
+CIFAR10_DIR = REPO.parent / "shared" / "data" / "cifar10"
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
+                   "dog", "frog", "horse", "ship", "truck")
+
+
+@pytest.fixture(scope="session")
+def cifar10_dir():
+    """The shared CIFAR-10 folder (``<repo>/../shared/data/cifar10``); skips the test when absent."""
+    if not (CIFAR10_DIR / "test.npz").is_file():
+        pytest.skip(f"CIFAR-10 data not found in {CIFAR10_DIR}")
+    return CIFAR10_DIR
+
+
+@pytest.fixture(scope="session")
+def cifar10(cifar10_dir):
+    """``(images uint8 [8, 32, 32, 3] RGB, labels, classes)`` from the CIFAR-10 test split."""
+    return load_npz(cifar10_dir / "test.npz", limit=8)
+
+
+class FakeBackend:
+    """A numpy stand-in for a cascade backend: moves each value by eps along the first noise draw.
+
+    Deterministic given the noise (so the seed matters), cheap, and never leaves the budget.
+    """
+
+    name = "fake"
+    input_size = (3, 32, 32)
+    default_eps = 8 / 255
+
+    def __init__(self):
+        self.calls = []
+
+    def predict(self, x, model):
+        return (x.mean(axis=(1, 2, 3)) * 10).astype(np.int64).clip(0, 9)
+
+    def run(self, x, labels, noise, settings):
+        self.calls.append(labels.tolist())
+        return np.clip(x + settings.eps * np.sign(noise[0][0]), 0, 1).astype(np.float32)
+
+
+def fake_info(name):
+    return SimpleNamespace(name=name, classes=CIFAR10_CLASSES, input_size=(3, 32, 32), eps=8 / 255)
+
+
+@pytest.fixture
+def fake_backend():
+    return FakeBackend()
+
+
+@pytest.fixture
+def fake_cli(monkeypatch):
+    """Make ``mspd-edge --backend torch`` use :class:`FakeBackend`; returns the backend."""
+    from mspd_edge import cli
+
+    backend = FakeBackend()
+
+    def models(backbone, classifier, device, need_classifier):
+        return cli.Models(backend, fake_info("fake-backbone"),
+                          fake_info("fake-classifier") if need_classifier else None)
+
+    monkeypatch.setitem(cli.BACKENDS, "torch", models)
+    return backend

@@ -1,0 +1,48 @@
+"""The training command runs a tiny budget end to end, and resumes."""
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from mspd_edge.train import TrainConfig, train
+from mspd_edge.train.command import train_command
+from mspd_edge.train.loop import _lr_at
+
+TINY = {"arch_kwargs": {"base_width": 4}, "epochs": 1, "limit": 256, "holdout": 128,
+        "test_images": 64, "batch_size": 64}
+
+
+@pytest.mark.parametrize("recipe,extra", [("standard", {"label_smoothing": 0.1}), ("fgsm-rs", {}),
+                                          ("fgsm-rs", {"trades_beta": 1.0}), ("fast-bat", {})])
+def test_recipes_run_end_to_end(cifar10_dir, tmp_path, recipe, extra):
+    cfg = TrainConfig(recipe=recipe, data=str(cifar10_dir), out=str(tmp_path), **TINY, **extra)
+    report = train(cfg, log=lambda _: None)
+    assert 0 <= report["test_clean"] <= 1 and report["test_images"] == 64
+    assert (report["test_pgd10"] is None) == (recipe == "standard")
+    assert (tmp_path / "best.pt").exists() and json.loads((tmp_path / "report.json").read_text())
+
+
+def test_resume_continues_from_checkpoint(cifar10_dir, tmp_path):
+    cfg = TrainConfig(recipe="standard", data=str(cifar10_dir), out=str(tmp_path), **TINY)
+    train(cfg, log=lambda _: None)
+    lines = []
+    cfg.epochs = 2
+    report = train(cfg, log=lines.append)
+    assert lines[0].startswith("resumed") and [h["epoch"] for h in report["history"]] == [1, 2]
+    assert torch.load(tmp_path / "last.pt", weights_only=False)["epoch"] == 2
+
+
+def test_schedules():
+    cfg = TrainConfig(lr_max=0.2)
+    assert _lr_at(cfg, 0) == 0 and _lr_at(cfg, 0.4) == pytest.approx(0.2) and _lr_at(cfg, 1) == 0
+    cfg.schedule = "onecycle"
+    assert _lr_at(cfg, 0.25) == pytest.approx(0.2) and _lr_at(cfg, 1) == pytest.approx(0)
+
+
+def test_cli(cifar10_dir, tmp_path):
+    result = CliRunner().invoke(train_command, [
+        "--recipe", "standard", "--data", str(cifar10_dir), "-o", str(tmp_path), "--epochs", "1",
+        "--limit", "128", "--test-images", "32", "--batch-size", "64", "--arch-kwargs", '{"base_width": 4}'])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.strip().splitlines()[-1])["test_images"] == 32

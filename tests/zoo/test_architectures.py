@@ -1,0 +1,76 @@
+"""Every zoo architecture, at a reduced size: shapes, input gradients, state-dict round trip."""
+import io
+
+import pytest
+import torch
+
+from mspd_edge.zoo.common import CIFAR10_MEAN, CIFAR10_STD
+from mspd_edge.zoo.registry import ARCHITECTURES, build
+
+REDUCED = {
+    "dm_preact_resnet": dict(base_width=4),
+    "dm_wide_resnet": dict(depth=10, width=1),
+    "dm_wide_resnet_swish": dict(depth=16, width=2, activation="swish"),
+    "preact_resnet": dict(base_width=4, mean=CIFAR10_MEAN, std=CIFAR10_STD),
+    "resnet": dict(base_width=4),
+    "resnext": dict(depth=11, cardinality=2, base_width=16, stem_width=8),
+    "vit_convstem": dict(img_size=32, embed_dim=32, depth=2, num_heads=2, conv_stem_width=4),
+    "deit": dict(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2),
+    "cifarnet": dict(widths=(8, 16, 16), stem=8),
+}
+
+
+def _arch(case):
+    return case.removesuffix("_swish")
+
+
+def _make(case, num_classes=10):
+    torch.manual_seed(0)
+    return build(_arch(case), num_classes=num_classes, **REDUCED[case])
+
+
+def test_every_architecture_has_a_reduced_case():
+    assert {_arch(case) for case in REDUCED} == set(ARCHITECTURES)
+
+
+@pytest.mark.parametrize("case", REDUCED)
+def test_shape_and_input_gradient(case):
+    model = _make(case, num_classes=7).eval()
+    x = torch.rand(2, 3, 32, 32, requires_grad=True)
+    logits = model(x)
+    assert logits.shape == (2, 7)
+    logits[:, 0].sum().backward()
+    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("case", REDUCED)
+def test_state_dict_round_trip(case):
+    model = _make(case).eval()
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    buffer.seek(0)
+    copy = _make(case).eval()
+    for tensor in copy.state_dict().values():
+        tensor.zero_()
+    copy.load_state_dict(torch.load(buffer, weights_only=True))
+    x = torch.rand(2, 3, 32, 32)
+    torch.testing.assert_close(copy(x), model(x))
+    assert not any(k.startswith("normalize.") for k in model.state_dict())
+
+
+def test_normalisation_is_inside_the_model():
+    plain = build("resnet", base_width=4).eval()
+    normed = build("resnet", base_width=4, mean=CIFAR10_MEAN, std=CIFAR10_STD).eval()
+    normed.load_state_dict(plain.state_dict())
+    x = torch.rand(2, 3, 32, 32)
+    mean, std = torch.tensor(CIFAR10_MEAN).view(1, 3, 1, 1), torch.tensor(CIFAR10_STD).view(1, 3, 1, 1)
+    torch.testing.assert_close(normed(x), plain((x - mean) / std))
+
+
+def test_bad_sizes_are_refused():
+    with pytest.raises(ValueError, match="6n \\+ 4"):
+        build("dm_wide_resnet", depth=12)
+    with pytest.raises(ValueError, match="9n \\+ 2"):
+        build("resnext", depth=12)
+    with pytest.raises(ValueError, match="unknown architecture"):
+        build("vgg")
