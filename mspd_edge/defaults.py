@@ -2,6 +2,7 @@
 N_SAMPLES = 20          # noisy copies per SmoothStep
 LR = 1.0                # epoch learning rate
 EPOCHS = "FB"           # one forward, one backward epoch
+EPOCH_LETTERS = "FB"    # F: forward epoch, B: backward epoch
 FORWARD = -1.0          # SmoothStep direction: descend the loss
 BACKWARD = 1.0          # SmoothStep direction: ascend the loss (then reversed by the cascade)
 EPS_BY_INPUT_SIZE = {32: 8 / 255, 224: 4 / 255}   # L-inf budget by model input side

@@ -5,15 +5,9 @@ import torch.nn.functional as F
 
 from . import defaults
 from .noise import draw_noise
+from .pipeline import check_epochs
 
 _DIRECTIONS = {"F": defaults.FORWARD, "B": defaults.BACKWARD}
-
-
-def check_epochs(epochs):
-    """Validate an epoch string such as "FB" or "FBFB"; returns it."""
-    if not epochs or set(epochs) - set(_DIRECTIONS):
-        raise ValueError(f"epochs must be a non-empty string of 'F' and 'B', got {epochs!r}")
-    return epochs
 
 
 def _project(z, center, eps):

@@ -32,10 +32,20 @@ class Settings:
         """A copy with eps, seed and batch size filled in for ``backend``."""
         if self.label_mode not in defaults.LABEL_MODES:
             raise ValueError(f"label mode must be one of {defaults.LABEL_MODES}, got {self.label_mode!r}")
+        check_epochs(self.epochs)
+        if self.n_samples < 1 or (self.eps is not None and self.eps <= 0) or self.lr <= 0:
+            raise ValueError(f"n_samples >= 1, eps > 0 and lr > 0 are required: {self}")
         return replace(self,
                        eps=backend.default_eps if self.eps is None else self.eps,
                        seed=fresh_seed() if self.seed is None else self.seed,
                        batch_size=self.batch_size or auto_batch_size(self.n_samples, backend.input_size))
+
+
+def check_epochs(epochs):
+    """Validate an epoch string such as "FB" or "FBFB"; returns it."""
+    if not epochs or set(epochs) - set(defaults.EPOCH_LETTERS):
+        raise ValueError(f"epochs must be a non-empty string of 'F' and 'B', got {epochs!r}")
+    return epochs
 
 
 def auto_batch_size(n_samples, input_size):
@@ -52,11 +62,13 @@ def _labels_for(backend, x, settings, given):
     return backend.predict(x, "classifier" if settings.label_mode == "classifier" else "backbone")
 
 
-def protect_images(images, backend, settings, labels=None, reverse=False):
+def protect_images(images, backend, settings, labels=None, reverse=False, first_index=0):
     """Yield ``(index, protected uint8 image, label)`` for each uint8 image, in order.
 
     ``settings`` must be resolved (``Settings.resolved``). ``labels``: per-image class indices
     for label mode "gt". ``reverse``: Preemptive Reversion ``clip01(2 x - MCGS(x))`` instead.
+    Image ``i`` is image ``first_index + i`` of the job: its noise stream (``image_seed``), so a
+    job may be fed in pieces (a stream, a folder read in chunks) with the same results.
     """
     size = settings.batch_size
     for start in range(0, len(images), size):
@@ -64,7 +76,8 @@ def protect_images(images, backend, settings, labels=None, reverse=False):
         inputs = [to_model_input(images[i], backend.input_size) for i in indices]
         x = np.stack([chw for chw, _ in inputs])
         y = _labels_for(backend, x, settings, None if labels is None else [labels[i] for i in indices])
-        noise = batch_noise(settings.seed, indices, settings.n_samples, x.shape[1:], len(settings.epochs))
+        job_indices = [first_index + i for i in indices]
+        noise = batch_noise(settings.seed, job_indices, settings.n_samples, x.shape[1:], len(settings.epochs))
         out = backend.run(x, y, noise, settings)
         if reverse:
             out = np.clip(2 * x - out, 0, 1)

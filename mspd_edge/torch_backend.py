@@ -14,7 +14,7 @@ class TorchBackend:
         self.device = torch.device(device)
         self.backbone = backbone.to(self.device).eval()
         self.classifier = None if classifier is None else classifier.to(self.device).eval()
-        info = backbone.info
+        self.info = info = backbone.info
         self.input_size = tuple(info.input_size)
         self.default_eps = info.eps
 

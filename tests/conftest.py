@@ -1,4 +1,6 @@
 """Shared fixtures: CIFAR-10 test images from the shared data folder and a fast fake backend."""
+import struct
+import zlib
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -70,3 +72,19 @@ def fake_cli(monkeypatch):
 
     monkeypatch.setitem(cli.BACKENDS, "torch", models)
     return backend
+
+
+def _png_header_only(path, width, height):
+    """Write a PNG whose header claims ``width`` x ``height`` RGB pixels, with no pixel data."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+                     + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.fixture
+def png_header_only():
+    """``(path, width, height) -> path``: a PNG that only claims a size (a decompression bomb)."""
+    return _png_header_only

@@ -4,7 +4,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from mspd_edge.mcgs import check_epochs, mcgs, revert, smooth_step
+from mspd_edge.mcgs import mcgs, revert, smooth_step
+from mspd_edge.pipeline import check_epochs
 from mspd_edge.noise import draw_noise
 from mspd_edge.zoo.dm_resnet import DMPreActResNet
 

@@ -37,6 +37,7 @@ class ModelInfo:
     classes: tuple = field(repr=False)
     eps: float
     source: str  # where the weights came from
+    pair: str | None = None  # the default label classifier of a backbone
 
     @classmethod
     def for_dataset(cls, name, arch, arch_kwargs, dataset, source, **overrides):
@@ -44,4 +45,4 @@ class ModelInfo:
         meta = {**DATASETS[dataset], "classes": dataset_classes(dataset), **overrides}
         return cls(name=name, arch=arch, arch_kwargs=dict(arch_kwargs), dataset=dataset,
                    input_size=tuple(meta["input_size"]), classes=tuple(meta["classes"]),
-                   eps=float(meta["eps"]), source=source)
+                   eps=float(meta["eps"]), source=source, pair=meta.get("pair"))

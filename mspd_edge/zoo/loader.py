@@ -38,7 +38,7 @@ _WRAPPER_PREFIXES = ("module.", "model.")
 _NORM_KEYS = {"mean": "mean", "mu": "mean", "normalize.mean": "mean",
               "std": "std", "sigma": "std", "normalize.std": "std"}
 _SHOWN_KEYS = 8
-_INFO_OVERRIDES = ("input_size", "eps", "classes")  # manifest fields that override the dataset's
+_INFO_OVERRIDES = ("input_size", "eps", "classes", "pair")  # manifest fields that override the dataset's
 
 
 def list_models():
@@ -100,7 +100,7 @@ def robustbench_checkpoint(name):
 
 
 def _embedded_specs():
-    specs = {name: {"arch": s["arch"], "arch_kwargs": s["arch_kwargs"], **CIFAR10}
+    specs = {name: {"arch": s["arch"], "arch_kwargs": s["arch_kwargs"], "pair": s.get("pair"), **CIFAR10}
              for name, s in EMBEDDED.items()}
     for manifest in sorted(WEIGHTS_DIR.glob("*.json")):
         specs[manifest.stem] = json.loads(manifest.read_text())

@@ -1,0 +1,121 @@
+"""``mspd-edge camera`` in process (click's runner): outputs, report, policies, clear errors.
+
+Most tests use the fast fake backend of tests/conftest.py through the protect command's
+backend registry; one runs a tiny random zoo model through the real torch backend.
+"""
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from camera_helpers import decode_video, linf, read_png_frames, smooth_frames, write_video
+from mspd_edge.camera.command import camera_command
+
+FAST = ["--n-samples", "2", "--seed", "3", "--stats-interval", "0"]
+
+
+def invoke(*args):
+    return CliRunner().invoke(camera_command, [str(a) for a in args])
+
+
+def test_video_to_png_frames_with_the_torch_backend(video, tiny_manifest, tmp_path):
+    path, decoded = video
+    out, report = tmp_path / "frames", tmp_path / "report.json"
+    result = invoke("--source", path, "--output", out, "--backbone", tiny_manifest, "--labels",
+                    "couple", "--report", report, *FAST)
+    assert result.exit_code == 0, result.output
+    frames = read_png_frames(out)
+    assert sorted(frames) == list(range(len(decoded)))
+    assert all(frames[k].shape == decoded[k].shape and linf(frames[k], decoded[k]) <= 8 for k in frames)
+    data = json.loads(report.read_text())
+    assert data["counts"] == {"in": 12, "out": 12, "dropped": 0, "failed": 0}
+    assert data["ended"] == "end of stream" and data["error"] is None
+    assert data["settings"]["seed"] == 3 and data["settings"]["backbone"] == "tiny"
+    assert data["settings"]["drop"] is False and data["linf_255_max"] <= 8
+    assert data["source"]["kind"] == "file" and data["outputs"][0]["written"] == 12
+    assert "seed 3" in result.stderr and "end of stream" in result.stderr
+
+
+def test_video_to_lossless_video(video, fake_cli, tmp_path):
+    path, decoded = video
+    result = invoke("-s", path, "-o", tmp_path / "out.mkv", *FAST)
+    assert result.exit_code == 0, result.output
+    back = decode_video(tmp_path / "out.mkv")
+    assert len(back) == len(decoded) and all(linf(a, b) <= 8 for a, b in zip(back, decoded))
+    assert len((tmp_path / "out.mkv.timestamps.csv").read_text().splitlines()) == len(decoded) + 1
+
+
+def test_lossy_video_only_when_asked(video, fake_cli, tmp_path):
+    path, _ = video
+    refused = invoke("-s", path, "-o", tmp_path / "out.avi", "--codec", "MJPG", *FAST)
+    assert refused.exit_code == 1 and "--lossy" in refused.stderr
+    accepted = invoke("-s", path, "-o", tmp_path / "out.avi", "--codec", "MJPG", "--lossy", *FAST)
+    assert accepted.exit_code == 0 and "weakens the protection" in accepted.stderr
+
+
+def test_folder_source_any_sizes(fake_cli, tmp_path):
+    from PIL import Image
+
+    src = tmp_path / "photos"
+    src.mkdir()
+    images = [smooth_frames(1, (40, 30), seed=1)[0], smooth_frames(1, (17, 9), seed=2)[0]]
+    for k, image in enumerate(images):
+        Image.fromarray(image).save(src / f"img{k}.png")
+    result = invoke("-s", src, "-o", tmp_path / "out", *FAST)
+    assert result.exit_code == 0, result.output
+    frames = read_png_frames(tmp_path / "out")
+    assert all(frames[k].shape == images[k].shape and linf(frames[k], images[k]) <= 8 for k in (0, 1))
+
+
+def test_max_frames_and_drop_option(video, fake_cli, tmp_path):
+    path, _ = video
+    result = invoke("-s", path, "-o", tmp_path / "out", "--max-frames", 5, "--drop",
+                    "--report", tmp_path / "r.json", *FAST)
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["ended"] == "max frames" and data["counts"]["in"] == 5 and data["settings"]["drop"]
+    assert data["counts"]["out"] + data["counts"]["dropped"] == 5
+
+
+@pytest.mark.parametrize("source, message", [
+    ("no/such/clip.avi", "no such file or folder"), ("93", "cannot open camera 93")])
+def test_unopenable_source(source, message, fake_cli, tmp_path):
+    result = invoke("-s", source, "-o", tmp_path / "out", *FAST)
+    assert result.exit_code == 1 and f"error: {message}" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_unreadable_video_file(fake_cli, tmp_path):
+    bad = tmp_path / "clip.mp4"
+    bad.write_bytes(b"\x00" * 1000)
+    result = invoke("-s", bad, "-o", tmp_path / "out", *FAST)
+    assert result.exit_code == 1 and "error: cannot open video file" in result.stderr
+
+
+def test_existing_frames_need_overwrite(video, fake_cli, tmp_path):
+    path, _ = video
+    assert invoke("-s", path, "-o", tmp_path / "out", "--max-frames", 2, *FAST).exit_code == 0
+    again = invoke("-s", path, "-o", tmp_path / "out", "--max-frames", 1, *FAST)
+    assert again.exit_code == 1 and "--overwrite" in again.stderr
+    replaced = invoke("-s", path, "-o", tmp_path / "out", "--max-frames", 1, "--overwrite", *FAST)
+    assert replaced.exit_code == 0 and sorted(read_png_frames(tmp_path / "out")) == [0]
+
+
+def test_usage_errors(video, fake_cli, tmp_path):
+    path, _ = video
+    assert invoke("-s", path, *FAST).exit_code == 2                       # no output at all
+    wrong = invoke("-s", path, "-o", tmp_path / "o", "--backend", "nope", *FAST)
+    assert wrong.exit_code == 2 and "nope" in wrong.output
+
+
+def test_disconnect_mid_stream_keeps_what_was_written(fake_cli, tmp_path, monkeypatch):
+    from mspd_edge.camera import command
+    from mspd_edge.camera.sources import CaptureSource
+
+    clip = write_video(tmp_path / "live.avi", smooth_frames(4))
+    monkeypatch.setattr(command, "open_source", lambda spec, *a: CaptureSource(spec, "url"))
+    result = invoke("-s", clip, "-o", tmp_path / "out", "--report", tmp_path / "r.json", *FAST)
+    assert result.exit_code == 1 and "disconnected or stopped after 4 frame" in result.stderr
+    assert sorted(read_png_frames(tmp_path / "out")) == [0, 1, 2, 3]
+    assert json.loads((tmp_path / "r.json").read_text())["ended"] == "source error"

@@ -1,0 +1,230 @@
+"""``mspd-edge protect`` / ``revert`` end to end: CIFAR-10 test images written as files.
+
+Most tests swap the models for the fast fake backend of conftest.py (the CLI behaviour does not
+depend on them); the ``e2e`` tests run the embedded default models by name.
+"""
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import ExifTags, Image
+
+from mspd_edge.cli import main
+from mspd_edge.io import read_image
+
+ROTATE_90_CW = 6              # EXIF orientation: the stored image is shown turned 90 degrees clockwise
+BUDGET = 8                    # the CIFAR-10 default, in 8-bit levels
+FAST = ["--n-samples", "2"]
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def error_lines(result):
+    return [line for line in result.stderr.splitlines() if line.startswith("error:")]
+
+
+def digest(paths):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+
+
+@pytest.fixture
+def photos(tmp_path, cifar10):
+    """A folder of inputs from CIFAR-10 test images: RGB PNG and JPEG, gray, RGBA, 100x75, EXIF-rotated."""
+    images = cifar10[0]
+    root = tmp_path / "photos"
+    root.mkdir()
+    Image.fromarray(images[0]).save(root / "rgb.png")
+    Image.fromarray(images[1]).save(root / "photo.jpg", quality=95)
+    Image.fromarray(images[2].mean(axis=2).astype(np.uint8)).save(root / "gray.png")
+    alpha = np.arange(32 * 32, dtype=np.uint8).reshape(32, 32)
+    Image.fromarray(np.dstack([images[3], alpha])).save(root / "rgba.png")
+    Image.fromarray(images[4]).resize((100, 75)).save(root / "big.png")
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = ROTATE_90_CW
+    Image.fromarray(images[5][:, :20]).save(root / "turned.jpg", exif=exif, quality=95)
+    return root
+
+
+def check_outputs(photos, outdir):
+    """Every output: same size and channels as the (upright) input, within the budget."""
+    for path in sorted(photos.iterdir()):
+        before = read_image(path).pixels
+        after = read_image(outdir / (path.stem + ".png")).pixels
+        assert after.shape == before.shape and after.dtype == np.uint8, path.name
+        assert np.abs(after.astype(int) - before).max() <= BUDGET, path.name
+    assert read_image(outdir / "gray.png").pixels.ndim == 2
+    assert read_image(outdir / "turned.png").pixels.shape == (20, 32, 3)
+    rgba_in, rgba_out = (read_image(p / "rgba.png").pixels for p in (photos, outdir))
+    assert np.array_equal(rgba_in[..., 3], rgba_out[..., 3])
+
+
+def test_protect_writes_every_kind_of_input(photos, tmp_path, fake_cli):
+    before = digest(photos.iterdir())
+    result = invoke("protect", photos, "-o", tmp_path / "out", "--seed", 3)
+    assert result.exit_code == 0, result.output
+    check_outputs(photos, tmp_path / "out")
+    assert digest(photos.iterdir()) == before
+    assert "protected 6 image(s) (0 skipped, 0 failed); seed 3" in result.stderr
+    assert "note: 2 image(s) not 32x32" in result.stderr
+
+
+def test_report_json(photos, tmp_path, cifar10, fake_cli):
+    report_path = tmp_path / "logs" / "report.json"
+    result = invoke("protect", photos / "rgb.png", photos / "big.png", "-o", tmp_path / "out",
+                    "--report", report_path, "--eps", 4, "--labels", "couple", "-q")
+    assert result.exit_code == 0 and result.stderr == ""
+    report = json.loads(report_path.read_text())
+    settings = report["settings"]
+    assert settings["command"] == "protect" and settings["eps_255"] == 4
+    assert settings["eps"] == pytest.approx(4 / 255) and isinstance(settings["seed"], int)
+    assert settings["label_mode"] == "couple" and settings["classifier"] is None
+    assert settings["backbone"] == "fake-backbone" and settings["input_size"] == [3, 32, 32]
+    assert report["counts"] == {"written": 2, "skipped": 0, "failed": 0}
+    first, big = report["images"]
+    assert first["input"] == str(photos / "rgb.png") and first["output"] == str(tmp_path / "out" / "rgb.png")
+    assert first["linf_255"] == 4 and first["linf"] == pytest.approx(4 / 255)
+    assert first["l2"] > 0 and 0 < first["ssim"] < 1 and first["seconds"] > 0
+    assert first["label"]["name"] == cifar10[2][first["label"]["index"]]
+    assert big["resized"] and big["size"] == [100, 75] and not first["resized"]
+
+    again = tmp_path / "again.json"
+    invoke("protect", photos / "rgb.png", "-o", tmp_path / "again", "--report", again,
+           "--eps", 4, "--labels", "couple", "--seed", settings["seed"])
+    assert (tmp_path / "again" / "rgb.png").read_bytes() == (tmp_path / "out" / "rgb.png").read_bytes()
+
+
+def test_existing_outputs_are_kept_unless_overwrite(photos, tmp_path, fake_cli):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "rgb.png").write_bytes(b"old")
+    result = invoke("protect", photos / "rgb.png", photos / "gray.png", "-o", out)
+    assert result.exit_code == 0 and (out / "rgb.png").read_bytes() == b"old"
+    assert f"skipped: {photos / 'rgb.png'}: {out / 'rgb.png'} exists (use --overwrite)" in result.stderr
+    assert "protected 1 image(s) (1 skipped, 0 failed)" in result.stderr
+    result = invoke("protect", photos / "rgb.png", "-o", out, "--overwrite")
+    assert result.exit_code == 0 and read_image(out / "rgb.png").pixels.shape == (32, 32, 3)
+
+
+def test_bad_inputs_fail_alone_with_one_line_each(photos, tmp_path, fake_cli, png_header_only):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    good = (photos / "rgb.png").read_bytes()
+    (bad / "truncated.png").write_bytes(good[:len(good) // 2])
+    (bad / "empty.png").write_bytes(b"")
+    (bad / "text.png").write_text("hello\n")
+    cv2.imwrite(str(bad / "deep.png"), np.full((8, 8, 3), 40000, np.uint16))
+    png_header_only(bad / "bomb.png", 30000, 30000)
+    reasons = {"truncated.png": "truncated image", "empty.png": "empty file",
+               "text.png": "not an image", "deep.png": "unsupported depth: 16 bits per channel",
+               "bomb.png": "too large", "missing.png": "no such file or directory",
+               "big.png": "too large: 100x75 pixels, more than the limit of 5000"}
+    inputs = [photos / "rgb.png", bad, bad / "missing.png", photos / "big.png", photos / "gray.png"]
+    result = invoke("protect", *inputs, "-o", tmp_path / "out", "--max-pixels", 5000, "-q")
+    assert result.exit_code == 1
+    lines = error_lines(result)
+    assert len(lines) == len(reasons) == len(result.stderr.splitlines())
+    for name, reason in reasons.items():
+        path = photos / name if name == "big.png" else bad / name
+        assert any(line.startswith(f"error: {path}: ") and reason in line for line in lines), name
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["gray.png", "rgb.png"]
+
+
+def test_collisions_and_sub_paths(tmp_path, cifar10, fake_cli):
+    root = tmp_path / "in"
+    for sub in ("x", "y"):
+        (root / sub).mkdir(parents=True)
+        Image.fromarray(cifar10[0][0]).save(root / sub / "a.jpg")
+    Image.fromarray(cifar10[0][1]).save(root / "x" / "a.png")
+    result = invoke("protect", root, "-r", "-o", tmp_path / "out")
+    assert result.exit_code == 1
+    assert error_lines(result) == [f"error: {root / 'x' / 'a.png'}: output {tmp_path / 'out' / 'x' / 'a.png'}"
+                                   f" is already used by {root / 'x' / 'a.jpg'}"]
+    assert sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*")) == \
+        ["x", "x/a.png", "y", "y/a.png"]
+
+
+def test_folder_labels_and_revert(tmp_path, cifar10, fake_cli):
+    (tmp_path / "cat").mkdir()
+    Image.fromarray(cifar10[0][0]).save(tmp_path / "cat" / "a.png")
+    result = invoke("revert", tmp_path / "cat", "-o", tmp_path / "out", "--labels", "folder",
+                    "--report", tmp_path / "r.json")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["settings"]["command"] == "revert" and report["settings"]["label_mode"] == "gt"
+    assert report["images"][0]["label"] == {"index": 3, "name": "cat"} and fake_cli.calls == [[3]]
+    assert "reverted 1 image(s)" in result.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["--eps", "0"], ["--epochs", "FX"], ["--labels", "nonsense"], ["--n-samples", "0"],
+    ["--backend", "trt"], ["--device", "tpu"], ["--seed", "-1"],
+])
+def test_bad_options_are_usage_errors(photos, tmp_path, fake_cli, args):
+    result = invoke("protect", photos, "-o", tmp_path / "out", *args)
+    assert result.exit_code == 2 and not (tmp_path / "out").exists()
+
+
+def test_missing_arguments_and_no_inputs_are_usage_errors(tmp_path, fake_cli):
+    assert invoke("protect", "-o", tmp_path / "out").exit_code == 2
+    assert invoke("protect", tmp_path).exit_code == 2
+    csv = tmp_path / "labels.csv"
+    csv.write_text("file,label\na.png,unicorn\n")
+    assert invoke("protect", tmp_path, "-o", tmp_path / "out", "--labels", csv).exit_code == 2
+    result = invoke("protect", tmp_path / "nope.png", tmp_path / "*.jpg", tmp_path, "-o", tmp_path / "out")
+    assert result.exit_code == 2 and "no input images found" in result.stderr
+    assert error_lines(result) == [f"error: {tmp_path / 'nope.png'}: no such file or directory",
+                                   f"error: {tmp_path / '*.jpg'}: no file matches",
+                                   f"error: {tmp_path}: no images in this folder (subfolders need --recursive)"]
+
+
+def test_installed_command_and_torch_free_import():
+    command = Path(sys.executable).with_name("mspd-edge")
+    result = subprocess.run([command, "protect", "--help"], capture_output=True, text=True, check=True)
+    assert "--n-samples" in result.stdout and "Exit status" in result.stdout
+    probe = "import sys, mspd_edge.cli; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", probe], check=True)
+
+
+# ---- end to end with the embedded default models -------------------------------------------
+
+EMBEDDED = ["--backbone", "cifar10-backbone", "--classifier", "cifar10-classifier"]
+
+
+@pytest.fixture(scope="module")
+def embedded_models():
+    loader = pytest.importorskip("mspd_edge.zoo.loader")
+    files = [loader.WEIGHTS_DIR / f"{name}{ext}" for name in ("cifar10-backbone", "cifar10-classifier")
+             for ext in (".json", ".pt")]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        pytest.skip(f"embedded model weights not shipped yet: {', '.join(missing)}")
+
+
+def test_e2e_protect_and_revert_with_embedded_models(photos, tmp_path, cifar10, embedded_models):
+    before = digest(photos.iterdir())
+    result = invoke("protect", photos, "-o", tmp_path / "out", *EMBEDDED, *FAST, "--seed", 0,
+                    "--report", tmp_path / "report.json")
+    assert result.exit_code == 0, result.output
+    check_outputs(photos, tmp_path / "out")
+    assert digest(photos.iterdir()) == before
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["settings"]["backbone"] == "cifar10-backbone"
+    assert report["settings"]["classifier"] == "cifar10-classifier"
+    assert {r["label"]["name"] for r in report["images"]} <= set(cifar10[2])
+
+    invoke("protect", photos, "-o", tmp_path / "again", *EMBEDDED, *FAST, "--seed", 0, "--batch-size", 1)
+    assert digest((tmp_path / "again").iterdir()) == digest((tmp_path / "out").iterdir())
+
+    result = invoke("revert", tmp_path / "out", "-o", tmp_path / "reverted", *FAST, "--labels", "couple")
+    assert result.exit_code == 0, result.output
+    for path in (tmp_path / "out").iterdir():
+        delta = read_image(tmp_path / "reverted" / path.name).pixels.astype(int) - read_image(path).pixels
+        assert np.abs(delta).max() <= BUDGET

@@ -1,0 +1,147 @@
+"""Finding inputs, decoding them safely, writing PNGs atomically."""
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import ExifTags, Image
+
+from mspd_edge.io import ImageError, discover, read_image, write_png
+
+ROTATE_90_CW = 6   # EXIF orientation: the stored image is shown turned 90 degrees clockwise
+
+
+def _rgb(h=12, w=16, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def _save(path, array, **kwargs):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path, **kwargs)
+    return path
+
+
+def test_discover_files_folders_globs(tmp_path):
+    a = _save(tmp_path / "in" / "a.jpg", _rgb())
+    b = _save(tmp_path / "in" / "sub" / "b.PNG", _rgb())
+    _save(tmp_path / "in" / ".hidden.png", _rgb())
+    (tmp_path / "in" / "notes.txt").write_text("x")
+    out = tmp_path / "in" / "out"
+    _save(out / "old.png", _rgb())
+
+    sources, missing = discover([tmp_path / "in"], exclude=out)
+    assert [(s.path, s.relative) for s in sources] == [(a, Path("a.png"))] and missing == []
+
+    sources, _ = discover([tmp_path / "in"], recursive=True, exclude=out)
+    assert [s.relative for s in sources] == [Path("a.png"), Path("sub/b.png")]
+
+    sources, missing = discover([str(tmp_path / "in" / "**" / "*.PNG"), a, a, "nope.png",
+                                 str(tmp_path / "*.webp")])
+    assert [(s.path, s.relative) for s in sources] == [(b, Path("b.png")), (a, Path("a.png"))]
+    assert missing == ["nope.png", str(tmp_path / "*.webp")]
+
+
+@pytest.mark.parametrize("suffix", [".png", ".bmp", ".tif", ".webp"])
+def test_lossless_formats_round_trip(tmp_path, suffix):
+    image = _rgb()
+    kwargs = {"lossless": True} if suffix == ".webp" else {}
+    decoded = read_image(_save(tmp_path / f"x{suffix}", image, **kwargs))
+    assert decoded.pixels.dtype == np.uint8 and np.array_equal(decoded.pixels, image)
+
+
+def test_jpeg_and_cifar10_images_decode(tmp_path, cifar10):
+    image = cifar10[0][0]
+    decoded = read_image(_save(tmp_path / "x.jpg", image, quality=95)).pixels
+    assert decoded.shape == (32, 32, 3) and np.abs(decoded.astype(int) - image).mean() < 8
+
+
+def test_gray_alpha_and_palette_modes(tmp_path):
+    gray = _rgb()[..., 0]
+    assert read_image(_save(tmp_path / "g.png", gray)).pixels.shape == (12, 16)
+    assert read_image(_save(tmp_path / "la.png", np.dstack([gray, gray]))).pixels.shape == (12, 16, 2)
+    rgba = np.dstack([_rgb(), gray])
+    assert np.array_equal(read_image(_save(tmp_path / "rgba.png", rgba)).pixels, rgba)
+
+    palette = Image.fromarray(_rgb()).quantize(16)
+    palette.save(tmp_path / "p.png")
+    assert np.array_equal(read_image(tmp_path / "p.png").pixels, np.asarray(palette.convert("RGB")))
+    palette.save(tmp_path / "pt.png", transparency=0)
+    assert read_image(tmp_path / "pt.png").pixels.shape == (12, 16, 4)
+    Image.fromarray(gray > 128).save(tmp_path / "bw.png")
+    assert set(np.unique(read_image(tmp_path / "bw.png").pixels)) <= {0, 255}
+
+
+def test_exif_orientation_is_applied_and_icc_profile_kept(tmp_path):
+    image = _rgb(10, 20)
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = ROTATE_90_CW
+    path = _save(tmp_path / "o.jpg", image, exif=exif, quality=95, icc_profile=b"profile")
+    decoded = read_image(path)
+    assert decoded.pixels.shape == (20, 10, 3) and decoded.icc_profile == b"profile"
+    expected = np.rot90(np.asarray(Image.open(path)), k=-1)
+    assert np.array_equal(decoded.pixels, expected)
+
+
+def _bad_files(tmp_path):
+    good = _save(tmp_path / "good.png", _rgb())
+    truncated = tmp_path / "truncated.png"
+    truncated.write_bytes(good.read_bytes()[:-60])
+    cut_jpeg = _save(tmp_path / "cut.jpg", _rgb(64, 64))
+    cut_jpeg.write_bytes(cut_jpeg.read_bytes()[:400])
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "text.png").write_text("not an image\n")
+    cv2.imwrite(str(tmp_path / "gray16.png"), np.full((8, 8), 40000, np.uint16))
+    cv2.imwrite(str(tmp_path / "rgb16.png"), np.full((8, 8, 3), 40000, np.uint16))
+    Image.fromarray(_rgb()).save(tmp_path / "anim.webp", save_all=True,
+                                 append_images=[Image.fromarray(_rgb(seed=1))])
+    Image.fromarray(_rgb()).save(tmp_path / "x.gif")
+    return {
+        "truncated.png": "truncated image", "cut.jpg": "truncated image", "empty.png": "empty file",
+        "text.png": "not an image", "gray16.png": "16 bits per channel",
+        "rgb16.png": "16 bits per channel", "anim.webp": "animations",
+        "x.gif": "not an image, or not one of PNG, JPEG, WEBP, BMP, TIFF",
+        "huge.png": "too large: 10000x6000 pixels",
+        "bomb.png": "decompression-bomb",
+    }
+
+
+def test_bad_files_raise_one_line_image_errors(tmp_path, png_header_only):
+    expected = _bad_files(tmp_path)
+    png_header_only(tmp_path / "huge.png", 10000, 6000)
+    png_header_only(tmp_path / "bomb.png", 30000, 30000)
+    for name, reason in expected.items():
+        with pytest.raises(ImageError) as info:
+            read_image(tmp_path / name)
+        assert reason in str(info.value) and "\n" not in str(info.value), name
+
+
+def test_max_pixels_limit(tmp_path):
+    path = _save(tmp_path / "a.png", _rgb(12, 16))
+    assert read_image(path, max_pixels=12 * 16).pixels.shape == (12, 16, 3)
+    with pytest.raises(ImageError, match="too large: 16x12 pixels, more than the limit of 100"):
+        read_image(path, max_pixels=100)
+
+
+@pytest.mark.parametrize("shape", [(9, 7), (9, 7, 2), (9, 7, 3), (9, 7, 4)])
+def test_write_png_round_trips_and_leaves_no_temporary_file(tmp_path, shape):
+    pixels = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    path = tmp_path / "deep" / "x.png"
+    write_png(path, pixels, icc_profile=b"profile")
+    decoded = read_image(path)
+    assert np.array_equal(decoded.pixels, pixels) and decoded.icc_profile == b"profile"
+    assert [p.name for p in path.parent.iterdir()] == ["x.png"]
+
+
+def test_failed_write_keeps_the_old_file_and_no_temporary(tmp_path):
+    path = _save(tmp_path / "x.png", _rgb())
+    before = path.read_bytes()
+    with pytest.raises(TypeError):
+        write_png(path, np.zeros((4, 4, 3), np.complex64))
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["x.png"]
+
+
+def test_cmyk_becomes_rgb_without_its_icc_profile(tmp_path):
+    path = tmp_path / "cmyk.jpg"
+    Image.fromarray(_rgb()).convert("CMYK").save(path, icc_profile=b"cmyk profile")
+    decoded = read_image(path)
+    assert decoded.pixels.shape == (12, 16, 3) and decoded.icc_profile is None
