@@ -12,9 +12,11 @@ import click
 from tqdm import tqdm
 
 from . import __version__, defaults
+from .camera.command import camera_command
 from .io import ImageError, write_atomic
 from .labels import FOLDER, MODEL_MODES, LabelError, label_source, pipeline_mode
 from .pipeline import Settings, check_epochs
+from .train.command import train_command
 from .protect import NoInputError, protect_files
 
 DEVICES = ("cpu", "cuda")
@@ -140,6 +142,10 @@ def _job_command(summary_line):
 @click.version_option(__version__, prog_name="mspd-edge")
 def main():
     """Preemptive image protection with the MCGS cascade (MSPD)."""
+
+
+main.add_command(camera_command)
+main.add_command(train_command)
 
 
 @main.command()

@@ -62,24 +62,32 @@ def _labels_for(backend, x, settings, given):
     return backend.predict(x, "classifier" if settings.label_mode == "classifier" else "backbone")
 
 
-def protect_images(images, backend, settings, labels=None, reverse=False, first_index=0):
-    """Yield ``(index, protected uint8 image, label)`` for each uint8 image, in order.
+def protect_batch(images, indices, backend, settings, labels=None, reverse=False):
+    """``[(protected uint8 image, label)]`` for uint8 ``images`` at job positions ``indices``.
 
-    ``settings`` must be resolved (``Settings.resolved``). ``labels``: per-image class indices
-    for label mode "gt". ``reverse``: Preemptive Reversion ``clip01(2 x - MCGS(x))`` instead.
-    Image ``i`` is image ``first_index + i`` of the job: its noise stream (``image_seed``), so a
-    job may be fed in pieces (a stream, a folder read in chunks) with the same results.
+    The job position of an image picks its noise stream (``image_seed``), so results do not
+    depend on how a job is split into batches. ``settings`` must be resolved
+    (``Settings.resolved``); ``labels``: class indices for label mode "gt"; ``reverse``:
+    Preemptive Reversion ``clip01(2 x - MCGS(x))`` instead of protection.
+    """
+    inputs = [to_model_input(image, backend.input_size) for image in images]
+    x = np.stack([chw for chw, _ in inputs])
+    y = _labels_for(backend, x, settings, labels)
+    noise = batch_noise(settings.seed, list(indices), settings.n_samples, x.shape[1:], len(settings.epochs))
+    out = backend.run(x, y, noise, settings)
+    if reverse:
+        out = np.clip(2 * x - out, 0, 1)
+    return [(from_model_output(out[k], layout, settings.eps), int(y[k])) for k, (_, layout) in enumerate(inputs)]
+
+
+def protect_images(images, backend, settings, labels=None, reverse=False):
+    """Yield ``(index, protected uint8 image, label)`` for each uint8 image, in order (see
+    ``protect_batch``; image ``i`` is job position ``i``), in batches of ``settings.batch_size``.
     """
     size = settings.batch_size
     for start in range(0, len(images), size):
-        indices = list(range(start, min(start + size, len(images))))
-        inputs = [to_model_input(images[i], backend.input_size) for i in indices]
-        x = np.stack([chw for chw, _ in inputs])
-        y = _labels_for(backend, x, settings, None if labels is None else [labels[i] for i in indices])
-        job_indices = [first_index + i for i in indices]
-        noise = batch_noise(settings.seed, job_indices, settings.n_samples, x.shape[1:], len(settings.epochs))
-        out = backend.run(x, y, noise, settings)
-        if reverse:
-            out = np.clip(2 * x - out, 0, 1)
-        for k, (i, (_, layout)) in enumerate(zip(indices, inputs)):
-            yield i, from_model_output(out[k], layout, settings.eps), int(y[k])
+        indices = range(start, min(start + size, len(images)))
+        batch_labels = None if labels is None else [labels[i] for i in indices]
+        results = protect_batch([images[i] for i in indices], indices, backend, settings, batch_labels, reverse)
+        for i, (image, label) in zip(indices, results):
+            yield i, image, label

@@ -16,8 +16,8 @@ Python API for apps::
 from .sinks import PngFolderSink, SinkError, VideoSink, WindowSink
 from .sources import Frame, SourceError, jetson_csi_pipeline, open_source
 from .stats import StreamStats
-from .stream import ProtectedFrame, ProtectedStream, protect_batch, protect_stream
+from .stream import ProtectedFrame, ProtectedStream, protect_stream
 
 __all__ = ["Frame", "PngFolderSink", "ProtectedFrame", "ProtectedStream", "SinkError",
            "SourceError", "StreamStats", "VideoSink", "WindowSink", "jetson_csi_pipeline",
-           "open_source", "protect_batch", "protect_stream"]
+           "open_source", "protect_stream"]

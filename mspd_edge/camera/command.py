@@ -19,7 +19,7 @@ import cv2
 from .. import __version__, defaults
 from ..imaging import budget_levels
 from ..io import write_atomic
-from ..pipeline import Settings
+from ..pipeline import Settings, check_epochs
 from .sinks import (DEFAULT_CODEC, LOSSY_WARNING, PngFolderSink, SinkError, VideoSink, WindowSink,
                     is_video_path)
 from .sources import SourceError, open_source
@@ -36,9 +36,10 @@ STOP_MESSAGE = ("stopping: protecting and writing the frames already captured "
 
 
 def _check_epochs(ctx, param, value):
-    if not value or set(value) - set("FB"):
-        raise click.BadParameter("a non-empty string of F and B, e.g. FB")
-    return value
+    try:
+        return check_epochs(value)
+    except ValueError:
+        raise click.BadParameter("a non-empty string of F and B, e.g. FB") from None
 
 
 def _parse_size(ctx, param, value):
@@ -100,7 +101,8 @@ disconnects, or an image of a folder or an output fails; what was written stays.
               help="When the protector falls behind, drop the oldest waiting frames, or make the "
                    "capture wait.  [default: --drop for live sources, --no-drop for files/folders]")
 @click.option("--queue", "queue_size", type=click.IntRange(min=1), metavar="N",
-              help="Frames waiting for protection at most.  [default: 2 x batch size]")
+              help="Frames waiting for protection at most.  [default: the batch size with "
+                   "--drop, twice that with --no-drop]")
 @click.option("--max-frames", type=click.IntRange(min=1), metavar="N",
               help="Stop after N frames captured.")
 @click.option("--capture-size", callback=_parse_size, metavar="WxH",
@@ -147,6 +149,9 @@ def camera_command(**options):
     interrupts.install()
     try:
         status = _run(options, interrupts)
+    except KeyboardInterrupt:   # a second Ctrl-C before the stream started (e.g. loading models)
+        click.echo("aborted", err=True)
+        status = EXIT_ABORTED
     finally:
         interrupts.restore()
     if status == EXIT_ABORTED and interrupts.threads_left:
@@ -164,6 +169,7 @@ def _run(options, interrupts):
         source = open_source(options["source"], options["capture_size"], options["capture_fps"])
     except SourceError as exc:
         return _error(exc)
+    source.on_error = lambda item: click.echo(f"error: {item['input']}: {item['error']}", err=True)
     sinks = []
     try:
         models = _models(options)

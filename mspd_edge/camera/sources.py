@@ -109,6 +109,7 @@ class Source:
     def __init__(self, spec):
         self.spec = spec
         self.errors = []   # [{"input", "error"}] items skipped without ending the stream (folders)
+        self.on_error = None   # called with each such item as it happens (from the reading thread)
 
     def __iter__(self):
         raise NotImplementedError
@@ -213,6 +214,8 @@ class FolderSource(Source):
                 pixels = read_image(path).pixels
             except ImageError as exc:
                 self.errors.append({"input": str(path), "error": str(exc)})
+                if self.on_error is not None:
+                    self.on_error(self.errors[-1])
                 continue
             yield Frame(index, pixels, None, time.monotonic())
 

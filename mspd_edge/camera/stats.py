@@ -86,7 +86,8 @@ class StreamStats:
             latencies = list(self._latencies)
             elapsed = now - self.started if self.started is not None else 0.0
             counts = {"in": self.captured, "out": self.out, "dropped": self.dropped}
-            throughput = (self.out - 1) / (self.last - self.first) if self.out > 1 and self.last > self.first else None
+            steady = self.out > 1 and self.last > self.first
+            throughput = (self.out - 1) / (self.last - self.first) if steady else None
         p50, p95 = _percentiles(latencies)
         return {**counts, "elapsed_s": elapsed,
                 "fps": counts["out"] / elapsed if elapsed > 0 else None,

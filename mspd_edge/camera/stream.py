@@ -30,9 +30,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..imaging import from_model_output, to_model_input
-from ..noise import batch_noise
-from ..pipeline import Settings
+from ..pipeline import Settings, protect_batch
 from .sources import Frame
 from .stats import StreamStats
 
@@ -56,24 +54,6 @@ class ProtectedFrame:
     captured: float
 
 
-def protect_batch(images, indices, backend, settings):
-    """``[(protected uint8 image, label)]`` for RGB uint8 ``images`` at job positions ``indices``.
-
-    The per-batch step of :func:`mspd_edge.pipeline.protect_images`, with explicit job indices
-    (for their noise streams). ``settings`` must be resolved; label modes "classifier" and
-    "couple" only (a stream has no ground truth).
-    """
-    if settings.label_mode == "gt":
-        raise ValueError("label mode 'gt' is not available for streams")
-    inputs = [to_model_input(image, backend.input_size) for image in images]
-    x = np.stack([chw for chw, _ in inputs])
-    labels = backend.predict(x, "classifier" if settings.label_mode == "classifier" else "backbone")
-    noise = batch_noise(settings.seed, list(indices), settings.n_samples, x.shape[1:], len(settings.epochs))
-    out = backend.run(x, labels, noise, settings)
-    return [(from_model_output(out[k], layout, settings.eps), int(labels[k]))
-            for k, (_, layout) in enumerate(inputs)]
-
-
 def protect_stream(frames, backend, settings=None, *, drop=False, queue_size=None, color="rgb",
                    stats=None):
     """A :class:`ProtectedStream` over ``frames``: iterate it for :class:`ProtectedFrame` items.
@@ -85,8 +65,8 @@ def protect_stream(frames, backend, settings=None, *, drop=False, queue_size=Non
     ``TorchBackend``. ``settings``: :class:`~mspd_edge.pipeline.Settings` (default: the paper's,
     fresh seed; the resolved ones, seed included, are ``stream.settings``). ``drop``: the policy
     when the protector falls behind (module docstring). ``queue_size``: frames waiting at most
-    (default twice the batch size). ``color``: "rgb", or "bgr" for frames straight from OpenCV
-    (the output is then BGR too).
+    (default: one batch with ``drop``, for latency; two without, for throughput). ``color``:
+    "rgb", or "bgr" for frames straight from OpenCV (the output is then BGR too).
 
     Example::
 
@@ -110,7 +90,7 @@ class ProtectedStream:
             raise ValueError("label mode 'gt' is not available for streams: use 'classifier' or 'couple'")
         batch = self.settings.batch_size
         self.drop, self.color = drop, color
-        self.queue_size = queue_size or 2 * batch
+        self.queue_size = queue_size or (batch if drop else 2 * batch)
         self.stats = stats or StreamStats()
         self.source_error = None
         self._frames = frames

@@ -3,7 +3,7 @@ import json
 
 import click
 
-from .loop import RECIPE_NAMES, TrainConfig, train
+from .config import RECIPE_NAMES, SCHEDULES, TrainConfig
 
 
 def _parse_kwargs(ctx, param, value):
@@ -22,7 +22,7 @@ def _parse_kwargs(ctx, param, value):
 @click.option("--epochs", type=int, default=TrainConfig.epochs, show_default=True)
 @click.option("--batch-size", type=int, default=TrainConfig.batch_size, show_default=True)
 @click.option("--lr-max", type=float, default=TrainConfig.lr_max, show_default=True)
-@click.option("--schedule", type=click.Choice(["cyclic", "onecycle"]), default=TrainConfig.schedule, show_default=True)
+@click.option("--schedule", type=click.Choice(SCHEDULES), default=TrainConfig.schedule, show_default=True)
 @click.option("--eps", type=float, default=8.0, show_default=True, help="Training budget in 1/255 units.")
 @click.option("--alpha", type=float, default=10.0, show_default=True, help="FGSM step in 1/255 units.")
 @click.option("--label-smoothing", type=float, default=0.0, show_default=True, help="Soft labels.")
@@ -34,6 +34,8 @@ def _parse_kwargs(ctx, param, value):
 @click.option("--no-resume", is_flag=True, help="Start over even if OUT/last.pt exists.")
 def train_command(eps, alpha, no_resume, **options):
     """Train a model (standard, FGSM-RS or Fast-BAT); resumable, reports clean and PGD-10 accuracy."""
+    from .loop import train
+
     cfg = TrainConfig(eps=eps / 255, alpha=alpha / 255, **options)
     report = train(cfg, resume=not no_resume, log=lambda line: click.echo(line, err=True))
     click.echo(json.dumps({k: report[k] for k in ("best_epoch", "test_images", "test_clean", "test_pgd10")}))

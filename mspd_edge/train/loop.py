@@ -1,7 +1,7 @@
 """The training loop: standard, FGSM-RS and Fast-BAT recipes, resumable, with an overfit guard."""
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -11,39 +11,9 @@ from tqdm import tqdm
 from ..data import load_npz
 from ..zoo.registry import build
 from .augment import random_crop_flip
+from .config import TrainConfig
 from .evaluate import accuracy
 from .recipes import RECIPES
-
-RECIPE_NAMES = tuple(RECIPES)
-
-
-@dataclass
-class TrainConfig:
-    """Everything one training run depends on (saved next to the weights)."""
-
-    arch: str = "dm_preact_resnet"
-    arch_kwargs: dict = field(default_factory=dict)
-    recipe: str = "fgsm-rs"           # one of RECIPE_NAMES
-    data: str = "../shared/data/cifar10"
-    out: str = "runs/model"
-    epochs: int = 15
-    batch_size: int = 128
-    lr_max: float = 0.2
-    schedule: str = "cyclic"          # "cyclic" (triangle, Wong et al.) or "onecycle" (cosine)
-    weight_decay: float = 5e-4
-    momentum: float = 0.9
-    eps: float = 8 / 255
-    alpha: float = 10 / 255           # FGSM step; 1.25 eps is the guarded setting of Wong et al.
-    label_smoothing: float = 0.0      # soft labels (loss smoothing)
-    trades_beta: float = 0.0          # > 0: TRADES-style clean CE + beta * KL(adv || clean)
-    bat_lambda: float = 255 / 10      # Fast-BAT linearisation strength (1/lambda = step size)
-    holdout: int = 1000               # last train images kept out for the overfit guard
-    overfit_drop: float = 0.2         # stop when held-out PGD accuracy falls this far below its best
-    limit: int = 0                    # > 0: train on the first `limit` images only (smoke runs)
-    test_images: int = 1000
-    seed: int = 0
-    device: str = "cpu"
-
 
 def _lr_at(cfg, progress):
     """Learning rate at ``progress`` in [0, 1] of the run."""
@@ -121,7 +91,7 @@ def train(cfg: TrainConfig, resume=True, log=print):
     The weights kept are those with the best held-out PGD accuracy (clean for "standard").
     """
     if cfg.recipe not in RECIPES:
-        raise ValueError(f"unknown recipe {cfg.recipe!r}; known: {RECIPE_NAMES}")
+        raise ValueError(f"unknown recipe {cfg.recipe!r}; known: {tuple(RECIPES)}")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)

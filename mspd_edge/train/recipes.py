@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from ..attacks import fgsm_rs
+from .config import RECIPE_NAMES
 
 
 def _ce(logits, y, cfg):
@@ -84,4 +85,4 @@ def fast_bat_step(model, opt, x, y, cfg, scaler):
     return loss.item(), logits.detach()
 
 
-RECIPES = {"standard": standard_step, "fgsm-rs": fgsm_rs_step, "fast-bat": fast_bat_step}
+RECIPES = dict(zip(RECIPE_NAMES, (standard_step, fgsm_rs_step, fast_bat_step)))

@@ -3,6 +3,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from ..defaults import EPS_BY_INPUT_SIZE
+
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
 # The Keras ImageNet class index (https://github.com/pytorch/hub imagenet_classes.txt), one per line.
@@ -10,8 +12,8 @@ IMAGENET_CLASSES_FILE = Path(__file__).with_name("imagenet_classes.txt")
 
 # Input size (C, H, W) and default L-inf budget of each dataset: 8/255 at 32x32, 4/255 at 224x224.
 DATASETS = {
-    "cifar10": {"input_size": (3, 32, 32), "eps": 8 / 255},
-    "imagenet": {"input_size": (3, 224, 224), "eps": 4 / 255},
+    "cifar10": {"input_size": (3, 32, 32), "eps": EPS_BY_INPUT_SIZE[32]},
+    "imagenet": {"input_size": (3, 224, 224), "eps": EPS_BY_INPUT_SIZE[224]},
 }
 
 

@@ -1,6 +1,5 @@
 """Fixtures of the camera tests: test-written videos, a tiny random torch backend, model files."""
 import json
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest

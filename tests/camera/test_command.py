@@ -5,7 +5,6 @@ backend registry; one runs a tiny random zoo model through the real torch backen
 """
 import json
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -68,6 +67,19 @@ def test_folder_source_any_sizes(fake_cli, tmp_path):
     assert all(frames[k].shape == images[k].shape and linf(frames[k], images[k]) <= 8 for k in (0, 1))
 
 
+def test_folder_with_an_unreadable_image(fake_cli, tmp_path):
+    from PIL import Image
+
+    src = tmp_path / "photos"
+    src.mkdir()
+    Image.fromarray(smooth_frames(1)[0]).save(src / "a.png")
+    (src / "b.png").write_bytes(b"broken")
+    Image.fromarray(smooth_frames(1)[0]).save(src / "c.png")
+    result = invoke("-s", src, "-o", tmp_path / "out", *FAST)
+    assert result.exit_code == 1 and f"error: {src / 'b.png'}: " in result.stderr
+    assert sorted(read_png_frames(tmp_path / "out")) == [0, 2]   # named by position in the folder
+
+
 def test_max_frames_and_drop_option(video, fake_cli, tmp_path):
     path, _ = video
     result = invoke("-s", path, "-o", tmp_path / "out", "--max-frames", 5, "--drop",
@@ -119,3 +131,11 @@ def test_disconnect_mid_stream_keeps_what_was_written(fake_cli, tmp_path, monkey
     assert result.exit_code == 1 and "disconnected or stopped after 4 frame" in result.stderr
     assert sorted(read_png_frames(tmp_path / "out")) == [0, 1, 2, 3]
     assert json.loads((tmp_path / "r.json").read_text())["ended"] == "source error"
+
+
+def test_registered_in_the_mspd_edge_group():
+    from mspd_edge.cli import main
+
+    if "camera" not in main.commands:
+        pytest.skip("mspd_edge.cli does not register camera_command yet")
+    assert main.commands["camera"] is camera_command

@@ -92,4 +92,5 @@ def test_live_source_that_ends_is_a_disconnect(tmp_path):
 def test_jetson_template():
     pipeline = jetson_csi_pipeline(1, 640, 480, 15)
     assert pipeline.startswith("nvarguscamerasrc sensor-id=1 ! ")
-    assert "width=640,height=480,framerate=15/1" in pipeline and pipeline.endswith("appsink drop=true max-buffers=2")
+    assert "width=640,height=480,framerate=15/1" in pipeline
+    assert pipeline.endswith("appsink drop=true max-buffers=2")

@@ -1,0 +1,33 @@
+"""What one training run depends on (torch-free, so the CLI can describe it without torch)."""
+from dataclasses import dataclass, field
+
+RECIPE_NAMES = ("standard", "fgsm-rs", "fast-bat")
+SCHEDULES = ("cyclic", "onecycle")
+
+
+@dataclass
+class TrainConfig:
+    """Everything one training run depends on (saved next to the weights)."""
+
+    arch: str = "dm_preact_resnet"
+    arch_kwargs: dict = field(default_factory=dict)
+    recipe: str = "fgsm-rs"           # one of RECIPE_NAMES
+    data: str = "../shared/data/cifar10"
+    out: str = "runs/model"
+    epochs: int = 15
+    batch_size: int = 128
+    lr_max: float = 0.2
+    schedule: str = "cyclic"          # one of SCHEDULES: "cyclic" (triangle, Wong et al.), "onecycle" (cosine)
+    weight_decay: float = 5e-4
+    momentum: float = 0.9
+    eps: float = 8 / 255
+    alpha: float = 10 / 255           # FGSM step; 1.25 eps is the guarded setting of Wong et al.
+    label_smoothing: float = 0.0      # soft labels (loss smoothing)
+    trades_beta: float = 0.0          # > 0: TRADES-style clean CE + beta * KL(adv || clean)
+    bat_lambda: float = 255 / 10      # Fast-BAT linearisation strength (1/lambda = step size)
+    holdout: int = 1000               # last train images kept out for the overfit guard
+    overfit_drop: float = 0.2         # stop when held-out PGD accuracy falls this far below its best
+    limit: int = 0                    # > 0: train on the first `limit` images only (smoke runs)
+    test_images: int = 1000
+    seed: int = 0
+    device: str = "cpu"
