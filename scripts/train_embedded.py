@@ -7,7 +7,6 @@ and a manifest (architecture, recipe, seed, time, machine, data hash, accuracies
 mspd_edge/weights/. Accuracies on the full test split come from scripts/evaluate_embedded.py.
 """
 import argparse
-import hashlib
 import json
 import platform
 import sys
@@ -15,18 +14,11 @@ from pathlib import Path
 
 import torch
 
+from mspd_edge.digest import sha256_file
 from mspd_edge.train import TrainConfig, train
 from mspd_edge.zoo.embedded import CIFAR10, EMBEDDED
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "mspd_edge" / "weights"
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def machine():
@@ -46,7 +38,7 @@ def ship(name, spec, data):
         **CIFAR10, "classes": report["classes"], "pair": spec.get("pair"),
         "recipe": report["config"], "best_epoch": report["best_epoch"],
         "train_seconds": round(report["train_seconds"]), "machine": machine(),
-        "data_sha256": sha256(Path(data) / "train.npz"), "weights_sha256": sha256(weights),
+        "data_sha256": sha256_file(Path(data) / "train.npz"), "weights_sha256": sha256_file(weights),
         "training_check": {"test_images": report["test_images"], "clean": report["test_clean"],
                            "pgd10": report["test_pgd10"]},
         "history": report["history"],
