@@ -54,6 +54,7 @@ def main(argv=None):
     result = {"model": args.model, "threads": args.threads, "machine": platform.processor() or platform.machine(),
               "torch": torch.__version__, "rows": rows}
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
 
 

@@ -1,5 +1,30 @@
 """ONNX export of robust backbones with their input-gradient graphs (``mspd_edge.export``).
 
 Lives in the top-level ``export/`` folder; installed as the ``mspd_edge.export`` subpackage.
-The export issue fills it: backbone, backbone_grad, mcgs_step and classifier graphs.
+A backbone becomes four graphs (see docs/export.md): ``backbone`` (images -> logits),
+``backbone_grad`` (images, labels -> d sum-CE / d images), ``mcgs_step`` (one whole SmoothStep)
+and ``classifier``, plus ``manifest.json``.
+
+* :func:`export_bundle` writes a bundle (``bundle.py``);
+* :func:`read_manifest` / :func:`check_bundle` read and check one without torch;
+* :func:`gradient_graph` (``gradient.py``), :func:`mcgs_step_graph` (``step.py``) and
+  :func:`check_model` (``trt_support.py``) are the pieces.
+
+Importing this package imports nothing heavy: each name is loaded on first use.
 """
+from importlib import import_module
+
+_LAZY = {
+    "export_bundle": "bundle", "read_manifest": "bundle", "check_bundle": "bundle",
+    "check_file": "bundle", "gradient_graph": "gradient", "UnsupportedOperatorError": "gradient",
+    "mcgs_step_graph": "step", "check_model": "trt_support", "ExportError": "onnxutil",
+    "torch_forward_graph": "graphs", "onnx_forward_graph": "graphs",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

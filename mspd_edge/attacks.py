@@ -17,6 +17,17 @@ def fgsm_rs(model, x, y, eps, alpha):
     return (x + delta).clamp(0, 1)
 
 
+def n_fgsm(model, x, y, eps, alpha, noise_scale=2.0):
+    """N-FGSM (de Jorge et al. 2022): noise in ``noise_scale * eps``, one step, no projection.
+
+    The stronger noise and the unclipped step avoid catastrophic overfitting at FGSM cost.
+    """
+    delta = torch.empty_like(x).uniform_(-noise_scale * eps, noise_scale * eps).requires_grad_(True)
+    loss = F.cross_entropy(model((x + delta).clamp(0, 1)), y)
+    (grad,) = torch.autograd.grad(loss, delta)
+    return (x + delta.detach() + alpha * grad.sign()).clamp(0, 1)
+
+
 def pgd_linf(model, x, y, eps, alpha, steps, random_start=True):
     """L-inf PGD on cross-entropy; returns the adversarial images (model left in its mode)."""
     adv = x.clone()

@@ -2,4 +2,31 @@
 
 Lives in the top-level ``runtime/`` folder; installed as the ``mspd_edge.runtime`` subpackage.
 It may import only numpy, onnxruntime, cv2 (and TensorRT/CUDA lazily), never torch.
+
+* :class:`OrtBackend` / :class:`TrtBackend` (``cascade.py``): pipeline backends on an export
+  bundle, for ``mspd_edge.pipeline.protect_images`` and the CLI;
+* :class:`OnnxRuntimeRunner` (``runners.py``) and :class:`TrtRunner` (``trt.py``):
+  Polygraphy-style runners of one graph; :class:`EngineCache` (``engine_cache.py``);
+* :class:`Bundle` (``bundle.py``) reads an export folder; ``compare.py`` and ``bench.py``
+  back ``mspd-edge parity`` and ``mspd-edge bench``.
+
+Importing this package imports nothing heavy: each name is loaded on first use.
 """
+from importlib import import_module
+
+_LAZY = {
+    "Bundle": "bundle", "BundleError": "bundle", "load_bundle": "bundle",
+    "OrtBackend": "cascade", "TrtBackend": "cascade", "load_backend": "cascade",
+    "ROUTES": "cascade",
+    "Runner": "runners", "OnnxRuntimeRunner": "runners", "ProviderUnavailable": "runners",
+    "available_providers": "runners", "TrtRunner": "trt", "trt_available": "trt",
+    "EngineCache": "engine_cache", "EngineKey": "engine_cache", "StaleEngineError": "engine_cache",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,7 +1,7 @@
 """What one training run depends on (torch-free, so the CLI can describe it without torch)."""
 from dataclasses import dataclass, field
 
-RECIPE_NAMES = ("standard", "fgsm-rs", "fast-bat")
+RECIPE_NAMES = ("standard", "fgsm-rs", "n-fgsm", "fast-bat")
 SCHEDULES = ("cyclic", "onecycle")
 
 

@@ -52,3 +52,15 @@ def rel_err_and_cosine(got, ref):
     rel = np.abs(got - ref).max() / np.abs(ref).max()
     cos = (got * ref).sum() / (np.linalg.norm(got) * np.linalg.norm(ref))
     return rel, cos
+
+
+# Max-pooling and amax are discontinuous at ties. In a wide network many max windows hold values
+# a few float32 ulps apart, and any two float32 evaluations (ONNX Runtime vs PyTorch, or even
+# PyTorch float32 vs float64: 5 of 100 images of the full-width CifarNet) may pick different
+# winners there, so the input gradients of such an image differ at a few pixels (relative error
+# up to ~4e-2 seen). For such models the strict tolerance is required of most images, not all.
+MIN_STRICT_FRACTION = 0.75
+
+
+def per_image_errors(got, ref):
+    return [rel_err_and_cosine(g, r) for g, r in zip(got, ref)]

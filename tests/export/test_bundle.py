@@ -151,6 +151,28 @@ def test_cli_errors(tmp_path):
     assert result.exit_code == 1 and "u (Unique): Unique is not supported" in result.output
 
 
-def test_paired_classifier():
-    assert _paired_classifier("cifar10-backbone") == "cifar10-classifier"
-    assert _paired_classifier("Wong2020Fast") is None
+def test_paired_classifier(tmp_path):
+    from types import SimpleNamespace
+    assert _paired_classifier(SimpleNamespace(info=SimpleNamespace(name="x", pair="y"))) == "y"
+    assert _paired_classifier(SimpleNamespace(info=SimpleNamespace(name="cifar10-backbone", pair=None))) \
+        == "cifar10-classifier"
+    assert _paired_classifier(SimpleNamespace(info=SimpleNamespace(name="Wong2020Fast", pair=None))) is None
+
+
+def test_fixed_batch_graph_is_refused(tmp_path):
+    """A graph whose batch cannot be freed (a class token expanded to batch 1) is refused."""
+    import warnings
+
+    module = make_model("deit").eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (torch.rand(1, *INPUT),), str(tmp_path / "fixed.onnx"), dynamo=False,
+                          opset_version=17)          # no dynamic axes: batch 1 baked in
+    try:
+        export_bundle(str(tmp_path / "fixed.onnx"), tmp_path / "out")
+    except ExportError as exc:
+        assert "batch" in str(exc)
+    else:   # the clean-up freed the batch: then batch 2 must really work
+        sess = session(onnx.load(str(tmp_path / "out" / "backbone_grad.onnx")))
+        x = np.random.default_rng(0).random((2, *INPUT), dtype=np.float32)
+        assert sess.run(["grad"], {"images": x, "labels": np.array([1, 2])})[0].shape == (2, *INPUT)

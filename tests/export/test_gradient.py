@@ -208,3 +208,18 @@ def test_newer_opsets_keep_their_opset(arch, opset):
     assert_clean(grad)
     assert check_model(grad).ok
     check_parity(grad, module, batches=(2,))
+
+
+def test_fold_budget_falls_back_to_shared_weights(monkeypatch):
+    """Past the folding budget (huge models) the backward ops reuse the forward weights."""
+    import mspd_edge.export.gradient as gradient
+
+    module = make_model("vit_convstem")     # MatMuls and a stride-1 (1x1) convolution
+    forward = torch_forward_graph(module, INPUT)
+    assert [n for n in gradient_graph(forward).graph.node
+            if n.op_type == "Conv" and n.name.startswith("grad/")]
+    monkeypatch.setattr(gradient, "FOLD_BUDGET_BYTES", 0)
+    grad = gradient_graph(forward)
+    assert not [i for i in grad.graph.initializer if i.name.startswith("grad/matmul_wt")]
+    assert not [n for n in grad.graph.node if n.op_type == "Conv" and n.name.startswith("grad/")]
+    check_parity(grad, module, batches=(2,))

@@ -14,7 +14,7 @@ TINY = {"arch_kwargs": {"base_width": 4}, "epochs": 1, "limit": 256, "holdout": 
 
 
 @pytest.mark.parametrize("recipe,extra", [("standard", {"label_smoothing": 0.1}), ("fgsm-rs", {}),
-                                          ("fgsm-rs", {"trades_beta": 1.0}), ("fast-bat", {})])
+                                          ("fgsm-rs", {"trades_beta": 1.0}), ("n-fgsm", {}), ("fast-bat", {})])
 def test_recipes_run_end_to_end(cifar10_dir, tmp_path, recipe, extra):
     cfg = TrainConfig(recipe=recipe, data=str(cifar10_dir), out=str(tmp_path), **TINY, **extra)
     report = train(cfg, log=lambda _: None)

@@ -1,0 +1,114 @@
+"""Throughput and latency of a backend on real images: the measuring part of ``mspd-edge bench``.
+
+:func:`time_backend` protects the same images with one backend at each batch size, after a
+warm-up batch (sessions made, engines built, caches filled), and returns one record per batch
+size: images per second over the whole pass, the median and 95th-percentile latency of one
+batch call (labels pass, cascade and 8-bit output, as ``protect_batch`` does them), the
+milliseconds per image and the process's peak resident memory. :func:`with_ratios` adds
+``ratio_vs_<reference>`` (throughput relative to the reference measured in the same run) and
+:func:`markdown_table` prints them. The CLI runs each backend in a fresh process by default,
+so each peak-memory figure and thread pool is its own.
+"""
+import platform
+import resource
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from mspd_edge.pipeline import protect_batch
+
+RECORD_KEYS = ("backend", "batch_size", "images_per_s", "p50_ms", "p95_ms", "peak_rss_mb")
+
+
+def peak_rss_mb():
+    """Peak resident memory of this process so far, in MiB."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
+
+
+def load_images(source, limit=None):
+    """uint8 images from a CIFAR-style ``.npz`` (``mspd_edge.data``) or files/folders/globs."""
+    path = Path(str(source))
+    if path.suffix == ".npz":
+        from mspd_edge.data import load_npz
+
+        return list(load_npz(path, limit=limit)[0])
+    from mspd_edge.io import discover, read_image
+
+    sources, _ = discover([str(source)])
+    sources = sources[:limit] if limit else sources
+    return [read_image(s.path).pixels for s in sources]
+
+
+def _pool(images, count):
+    """``count`` images, cycling through ``images``."""
+    return [images[i % len(images)] for i in range(count)]
+
+
+def time_backend(backend, images, settings, batch_sizes, *, name=None, warmup=1, extra=None):
+    """Records (see the module docstring) for ``backend`` on uint8 ``images``.
+
+    ``settings``: resolved pipeline settings (fixed seed); each batch size times
+    ``max(len(images), batch_size)`` images (cycled), in job order.
+    """
+    records = []
+    for b in batch_sizes:
+        s = replace(settings, batch_size=b)
+        pool = _pool(images, max(len(images), b))
+        for _ in range(warmup):
+            protect_batch(pool[:b], range(b), backend, s)
+        latencies = []
+        start = time.perf_counter()
+        for first in range(0, len(pool), b):
+            batch = pool[first:first + b]
+            t = time.perf_counter()
+            protect_batch(batch, range(first, first + len(batch)), backend, s)
+            latencies.append(time.perf_counter() - t)
+        total = time.perf_counter() - start
+        ms = np.array(latencies) * 1000
+        records.append({
+            "backend": name or getattr(backend, "name", type(backend).__name__),
+            "batch_size": b, "images": len(pool),
+            "images_per_s": round(len(pool) / total, 3),
+            "p50_ms": round(float(np.percentile(ms, 50)), 2),
+            "p95_ms": round(float(np.percentile(ms, 95)), 2),
+            "ms_per_image": round(1000 * total / len(pool), 2),
+            "peak_rss_mb": peak_rss_mb(),
+            "n_samples": settings.n_samples, "epochs": settings.epochs,
+            "route": getattr(backend, "route", None),
+            "copies_per_call": getattr(backend, "copies_per_call", None), **(extra or {}),
+        })
+    return records
+
+
+def with_ratios(records, reference="torch"):
+    """Add ``ratio_vs_<reference>``: throughput over the reference's at the same batch size."""
+    base = {r["batch_size"]: r["images_per_s"] for r in records if r["backend"] == reference}
+    key = f"ratio_vs_{reference}"
+    for r in records:
+        if r["batch_size"] in base and base[r["batch_size"]] > 0:
+            r[key] = round(r["images_per_s"] / base[r["batch_size"]], 3)
+    return records
+
+
+def markdown_table(records, reference="torch"):
+    key = f"ratio_vs_{reference}"
+    rows = [f"| backend | batch | images/s | p50 ms/batch | p95 ms/batch | ms/image | peak RSS MiB "
+            f"| vs {reference} |", "|---|---|---|---|---|---|---|---|"]
+    for r in records:
+        ratio = f"{r[key]:.2f}x" if key in r else "n/a"
+        rows.append(f"| {r['backend']} | {r['batch_size']} | {r['images_per_s']:.2f} | "
+                    f"{r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['ms_per_image']:.1f} | "
+                    f"{r['peak_rss_mb']:.0f} | {ratio} |")
+    return "\n".join(rows)
+
+
+def machine():
+    """A short description of this machine for the JSON report."""
+    import os
+
+    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(), "python": platform.python_version()}

@@ -1,0 +1,343 @@
+"""The MCGS cascade on exported graphs: pipeline backends for ONNX Runtime and TensorRT.
+
+:class:`OrtBackend` and :class:`TrtBackend` implement the backend protocol of
+``mspd_edge.pipeline`` (``input_size``, ``default_eps``, ``predict(x, model)``,
+``run(x, labels, noise, settings)``), so the CLI, the camera and every job share the
+pipeline's batching, noise contract, resizing and 8-bit budget rule with the torch reference.
+
+Per batch: the label pass runs the ``classifier`` (or ``backbone``) graph; each epoch of the
+cascade (MCGS.md) is one SmoothStep, through one of two routes:
+
+* ``"step"``: the ``mcgs_step`` graph does the whole SmoothStep (N noisy copies, gradient,
+  signed step, projection, mean) in one call; the N x B copies never leave the engine;
+* ``"grad"``: numpy makes the copies, the ``backbone_grad`` graph returns their gradients,
+  numpy takes the signed steps and the mean.
+
+Between epochs numpy applies the cascade algebra, in float32 and in the reference's order::
+
+    F:  x_F = clip01(proj(x   + lr (step - x  ), x))
+    B:  x_B = clip01(proj(x_F - lr (step - x_F), x))
+
+``route="auto"`` picks the route measured faster for the backend (``DEFAULT_ROUTES``; see
+docs/runtime.md for the numbers and ``mspd-edge bench --backends ort:step,ort:grad`` to
+measure again). Batches are split so that one engine call holds at most ``max_copy_values``
+float32 values of noisy copies (the pipeline's ``MAX_COPY_VALUES`` by default), and at most
+the TensorRT profile's batch; images are independent, so splitting never changes a result.
+
+Imports numpy only (onnxruntime, TensorRT and cuda-python are loaded by the runners).
+"""
+import numpy as np
+
+from mspd_edge import defaults
+from mspd_edge.pipeline import MAX_COPY_VALUES
+
+from .bundle import load_bundle
+from .runners import OnnxRuntimeRunner
+
+ROUTES = ("step", "grad")
+# Measured with `mspd-edge bench --backends ort:step,ort:grad` (docs/runtime.md): on the CPU
+# the two routes are within noise of each other (the convolutions dominate; the elementwise
+# step is < 2% of the time either way), so the single-call graph wins on simplicity. On a GPU
+# the step route keeps the N x B copies and gradients on the device (the grad route moves
+# 2 x N x B x C x H x W floats across the bus per epoch), so it is the default there too.
+DEFAULT_ROUTES = {"ort": "step", "ort-cuda": "step", "ort-tensorrt": "step", "trt": "step"}
+# Noisy copies per ORT call on the CPU: the per-copy cost grows with the call size once the
+# activations leave the cache (docs/runtime.md); GPUs want the largest calls (None: no cap).
+CPU_COPIES_PER_CALL = 20
+LOGIT_CHUNK = 256           # images per classifier call at most (memory bound; any size works)
+
+
+def project(z, center, eps):
+    """Clamp ``z`` elementwise into ``[center - eps, center + eps]`` (float32 ``eps``)."""
+    e = np.float32(eps)
+    return np.minimum(np.maximum(z, center - e), center + e)
+
+
+def clip01(z):
+    return np.clip(z, np.float32(0), np.float32(1))
+
+
+def numpy_smooth_step(grad_fn, center, labels, noise, eps, direction):
+    """SmoothStep of MCGS.md in numpy around ``grad_fn(images, labels) -> d sum-CE / d images``."""
+    n = noise.shape[0]
+    e = np.float32(eps)
+    copies = clip01(center[None] + e * noise)
+    grad = grad_fn(copies.reshape(-1, *center.shape[1:]), np.tile(labels, n)).reshape(copies.shape)
+    moved = copies + np.float32(direction * eps) * np.sign(grad)
+    return clip01(project(moved, center, eps)).mean(axis=0, dtype=np.float32)
+
+
+def cascade(x, labels, noise, *, eps, lr, epochs, smooth_step):
+    """The cascade of MCGS.md with ``smooth_step(center, labels, noise, eps, direction)``."""
+    current = x
+    for epoch, draws in zip(epochs, noise):
+        direction = defaults.FORWARD if epoch == "F" else defaults.BACKWARD
+        stepped = smooth_step(current, labels, draws, eps, direction)
+        sign = 1.0 if epoch == "F" else -1.0
+        current = clip01(project(current + np.float32(sign * lr) * (stepped - current), x, eps))
+    return current
+
+
+def _check_run_inputs(x, labels, noise, settings, input_size):
+    if x.ndim != 4 or tuple(x.shape[1:]) != tuple(input_size):
+        raise ValueError(f"images must be [B, {', '.join(map(str, input_size))}], got {x.shape}")
+    if len(noise) != len(settings.epochs):
+        raise ValueError(f"noise has {len(noise)} epochs, the cascade {len(settings.epochs)}")
+    for draws in noise:
+        if draws.shape[1:] != x.shape or draws.shape[0] != settings.n_samples:
+            raise ValueError(f"noise shape {draws.shape} does not fit images {x.shape} with "
+                             f"n_samples={settings.n_samples}")
+    if labels.shape != (x.shape[0],):
+        raise ValueError(f"labels must be [{x.shape[0]}], got {labels.shape}")
+
+
+class CascadeBackend:
+    """The shared part of the runtime backends: lazy runners, chunking, the numpy algebra.
+
+    Subclasses provide ``_make_runner(graph)`` and may cap ``max_batch``. Use as a context
+    manager (or call ``close()``) to free sessions and engines.
+    """
+
+    name = "runtime"
+    max_batch = None   # a hard cap on images per engine call (TensorRT profiles), None: none
+
+    def __init__(self, bundle, route="auto", max_copy_values=None, copies_per_call=None, verify=True):
+        self.bundle = load_bundle(bundle, verify=verify)
+        self.input_size = self.bundle.input_size
+        self.default_eps = self.bundle.eps
+        self.classes = self.bundle.classes
+        if route not in ROUTES + ("auto",):
+            raise ValueError(f"route must be one of {ROUTES + ('auto',)}, got {route!r}")
+        self.route = DEFAULT_ROUTES.get(self.name, "step") if route == "auto" else route
+        self.max_copy_values = int(max_copy_values or MAX_COPY_VALUES)
+        self.copies_per_call = copies_per_call
+        self._runners = {}
+
+    # -- runners --------------------------------------------------------------------------
+    def _make_runner(self, graph):
+        raise NotImplementedError
+
+    def runner(self, graph):
+        """The active runner of ``graph`` (made and activated on first use)."""
+        if graph not in self._runners:
+            runner = self._make_runner(graph)
+            runner.activate()
+            self._runners[graph] = runner
+        return self._runners[graph]
+
+    def close(self):
+        while self._runners:
+            _, runner = self._runners.popitem()
+            runner.deactivate()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- sizes ----------------------------------------------------------------------------
+    @property
+    def _chw(self):
+        return int(np.prod(self.input_size))
+
+    def images_per_call(self, n_samples):
+        """Images per cascade call: the memory bound, the speed bound, the engine's cap."""
+        per = max(1, self.max_copy_values // (n_samples * self._chw))
+        if self.copies_per_call:
+            per = min(per, max(1, self.copies_per_call // n_samples))
+        return min(per, self.max_batch) if self.max_batch else per
+
+    def rows_per_grad_call(self):
+        """Images per ``backbone_grad`` call: the memory bound, the speed bound, the engine's cap."""
+        rows = max(1, self.max_copy_values // self._chw)
+        if self.copies_per_call:
+            rows = min(rows, self.copies_per_call)
+        if self.max_batch:
+            rows = min(rows, self.max_batch * getattr(self, "profile_samples", defaults.N_SAMPLES))
+        return rows
+
+    # -- the protocol ---------------------------------------------------------------------
+    def logits(self, x, model="classifier"):
+        """Logits of ``"classifier"`` or ``"backbone"`` for float32 images [B,C,H,W]."""
+        graph = "backbone" if model == "backbone" else "classifier"
+        if graph == "classifier" and not self.bundle.has("classifier"):
+            raise ValueError(f"label mode 'classifier' needs a classifier model, and the bundle "
+                             f"{self.bundle.root} has none: use --labels couple or gt, or export "
+                             "with a classifier")
+        x = np.ascontiguousarray(x, np.float32)
+        step = min(LOGIT_CHUNK, self.max_batch or LOGIT_CHUNK)
+        runner = self.runner(graph)
+        parts = [runner.infer({"images": x[s:s + step]}, output_names=["logits"])["logits"]
+                 for s in range(0, len(x), step)]
+        return np.concatenate(parts) if parts else np.zeros((0, self.bundle.num_classes), np.float32)
+
+    def predict(self, x, model):
+        """Argmax labels (int64) of ``model`` ("classifier" or "backbone")."""
+        return self.logits(x, model).argmax(1).astype(np.int64)
+
+    def input_grad(self, images, labels):
+        """``d sum-CE(backbone(images), labels) / d images`` from the ``backbone_grad`` graph."""
+        images = np.ascontiguousarray(images, np.float32)
+        labels = np.ascontiguousarray(labels, np.int64)
+        rows = self.rows_per_grad_call()
+        runner = self.runner("backbone_grad")
+        out = np.empty_like(images)
+        for s in range(0, len(images), rows):
+            out[s:s + rows] = runner.infer({"images": images[s:s + rows], "labels": labels[s:s + rows]},
+                                           output_names=["grad"])["grad"]
+        return out
+
+    def smooth_step(self, center, labels, noise, eps, direction, route=None):
+        """One SmoothStep through ``route`` (default: the backend's)."""
+        route = route or self.route
+        if route == "grad":
+            return numpy_smooth_step(self.input_grad, center, labels, noise, eps, direction)
+        feed = {"center": np.ascontiguousarray(center, np.float32),
+                "labels": np.ascontiguousarray(labels, np.int64),
+                "noise": np.ascontiguousarray(noise, np.float32),
+                "eps": np.array(eps, np.float32), "direction": np.array(direction, np.float32)}
+        return self.runner("mcgs_step").infer(feed, output_names=["stepped"])["stepped"]
+
+    def prepare(self, n_samples):
+        """Hook before a cascade with ``n_samples`` copies (TensorRT sizes its profile here)."""
+
+    def run(self, x, labels, noise, settings):
+        """The protected batch (float32) for images ``x``, ``labels`` and per-epoch ``noise``."""
+        x = np.ascontiguousarray(x, np.float32)
+        labels = np.asarray(labels, np.int64)
+        noise = [np.asarray(draws, np.float32) for draws in noise]
+        _check_run_inputs(x, labels, noise, settings, self.input_size)
+        self.prepare(settings.n_samples)
+        per = self.images_per_call(settings.n_samples)
+        out = np.empty_like(x)
+        for s in range(0, len(x), per):
+            part = slice(s, s + per)
+            out[part] = cascade(x[part], labels[part], [draws[:, part] for draws in noise],
+                                eps=settings.eps, lr=settings.lr, epochs=settings.epochs,
+                                smooth_step=self.smooth_step)
+        return out
+
+
+def _profile(signature, dims, input_size, num_classes):
+    """``{input: (min, opt, max)}`` for the dynamic inputs of a graph signature."""
+    named = {"C": input_size[0], "H": input_size[1], "W": input_size[2], "K": num_classes}
+    profile = {}
+    for spec in signature["inputs"]:
+        shape = spec["shape"]
+        if all(isinstance(d, int) and d > 0 for d in shape):
+            continue
+        shapes = []
+        for which in range(3):
+            shapes.append(tuple(d if isinstance(d, int) and d > 0 else
+                                named[d] if d in named else dims[d][which] for d in shape))
+        profile[spec["name"]] = tuple(shapes)
+    return profile
+
+
+class _ProfiledBackend(CascadeBackend):
+    """Backends whose engines may need shape profiles (TensorRT, ORT's TensorRT EP)."""
+
+    uses_profiles = True
+
+    def __init__(self, bundle, *, max_batch, n_samples, **kwargs):
+        self.profile_batch, self.profile_samples = int(max_batch), int(n_samples)
+        super().__init__(bundle, **kwargs)
+
+    def profile(self, graph):
+        b, n = self.profile_batch, self.profile_samples
+        dims = {"n": (1, b, b), "batch": (1, b, b), "n_samples": (1, n, n)}
+        if graph == "backbone_grad":
+            dims["n"] = (1, b * n, b * n)
+        return _profile(self.bundle.signature(graph), dims, self.input_size, self.bundle.num_classes)
+
+    def prepare(self, n_samples):
+        if self.uses_profiles and n_samples > self.profile_samples:   # rebuild with a wider profile
+            self.profile_samples = n_samples
+            for graph in ("mcgs_step", "backbone_grad"):
+                runner = self._runners.pop(graph, None)
+                if runner is not None:
+                    runner.deactivate()
+
+
+class OrtBackend(_ProfiledBackend):
+    """The cascade on ONNX Runtime. ``provider``: "cpu", "cuda" or "tensorrt".
+
+    ``threads``: intra-op threads (None: ORT's default, one per physical core);
+    ``optimization_level``: "disable", "basic", "extended" or "all"; ``fp16``/``cache_dir``/
+    ``tf32``: see :func:`~mspd_edge.runtime.runners.provider_chain` (TensorRT EP engines are
+    cached in ``cache_dir``, default ``~/.cache/mspd-edge/ort-trt``). ``max_batch``/
+    ``n_samples``: the TensorRT EP profile (other providers take any size).
+    """
+
+    def __init__(self, bundle, *, provider="cpu", device_id=0, threads=None,
+                 optimization_level="all", fp16=False, tf32=False, cache_dir=None, route="auto",
+                 max_copy_values=None, copies_per_call="auto", max_batch=16,
+                 n_samples=defaults.N_SAMPLES, session_options=None, verify=True):
+        self.name = "ort" if provider == "cpu" else f"ort-{provider}"
+        self.provider, self.device_id, self.threads = provider, device_id, threads
+        self.optimization_level, self.fp16, self.tf32 = optimization_level, fp16, tf32
+        self.cache_dir, self.session_options = cache_dir, session_options
+        self.uses_profiles = provider == "tensorrt"
+        if self.uses_profiles:
+            self.max_batch = int(max_batch)   # TensorRT EP engines are built for the profile
+        if copies_per_call == "auto":
+            copies_per_call = CPU_COPIES_PER_CALL if provider == "cpu" else None
+        super().__init__(bundle, max_batch=max_batch, n_samples=n_samples, route=route,
+                         max_copy_values=max_copy_values, copies_per_call=copies_per_call,
+                         verify=verify)
+
+    def _make_runner(self, graph):
+        trt_ep = self.provider == "tensorrt"
+        cache = self.cache_dir
+        if trt_ep and cache is None:
+            from .engine_cache import cache_root
+            cache = cache_root() / "ort-trt"
+        if trt_ep:
+            cache.mkdir(parents=True, exist_ok=True)
+        return OnnxRuntimeRunner(self.bundle.path(graph), provider=self.provider,
+                                 device_id=self.device_id, fp16=self.fp16, tf32=self.tf32,
+                                 cache_dir=cache, profile=self.profile(graph) if trt_ep else None,
+                                 threads=self.threads, optimization_level=self.optimization_level,
+                                 session_options=self.session_options,
+                                 name=f"{self.name}:{graph}")
+
+
+class TrtBackend(_ProfiledBackend):
+    """The cascade on TensorRT engines built from the bundle's graphs (cached, see
+    :mod:`~mspd_edge.runtime.engine_cache`). ``max_batch``: images per engine call (the
+    profile's maximum; larger batches are split); ``n_samples``: the profile's copies (grown
+    on demand); ``fp16``/``tf32``: precision (fp32 without TF32 by default, for parity).
+    """
+
+    name = "trt"
+
+    def __init__(self, bundle, *, device_id=0, max_batch=16, n_samples=defaults.N_SAMPLES,
+                 fp16=False, tf32=False, cache_dir=None, route="auto", max_copy_values=None,
+                 copies_per_call=None, rebuild=True, log=None, verify=True):
+        from .trt import tensorrt
+
+        tensorrt()   # fail early, with install advice, when TensorRT is missing
+        self.device_id, self.fp16, self.tf32 = device_id, fp16, tf32
+        self.cache_dir, self.rebuild, self.log = cache_dir, rebuild, log
+        self.max_batch = int(max_batch)
+        super().__init__(bundle, max_batch=max_batch, n_samples=n_samples, route=route,
+                         max_copy_values=max_copy_values, copies_per_call=copies_per_call,
+                         verify=verify)
+
+    def _make_runner(self, graph):
+        from .trt import TrtRunner
+
+        return TrtRunner(self.bundle.path(graph), self.profile(graph),
+                         onnx_sha256=self.bundle.sha256(graph), cache_dir=self.cache_dir,
+                         fp16=self.fp16, tf32=self.tf32, device_id=self.device_id,
+                         rebuild=self.rebuild, log=self.log, name=f"trt:{graph}")
+
+
+def load_backend(kind, bundle, **options):
+    """A runtime backend by kind: "ort" (``provider=`` cpu/cuda/tensorrt) or "trt"."""
+    if kind == "ort":
+        return OrtBackend(bundle, **options)
+    if kind == "trt":
+        return TrtBackend(bundle, **options)
+    raise ValueError(f"unknown runtime backend {kind!r}; use 'ort' or 'trt'")

@@ -1,0 +1,192 @@
+"""Run several runners or backends on the same inputs and report the error of each output.
+
+:class:`Comparator` is Polygraphy's idea for our runners: ``run`` feeds every runner the same
+feed dicts, ``compare`` reports per output the max absolute error, the error relative to the
+reference's largest magnitude and the cosine similarity. :func:`parity` does the same for
+whole backends on images (``mspd-edge parity``): the input gradient on the images, the labels,
+and the protected 8-bit images of one seeded job (max |d| in 1/255 units and the share of
+identical 8-bit values), each against a reference backend, with :class:`Tolerances`.
+"""
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from mspd_edge.imaging import to_model_input
+from mspd_edge.pipeline import protect_images
+
+
+def array_error(got, ref):
+    """``{"max_abs", "rel_err", "cosine"}`` of ``got`` against ``ref`` (float64 maths)."""
+    got = np.asarray(got, np.float64).ravel()
+    ref = np.asarray(ref, np.float64).ravel()
+    if got.shape != ref.shape:
+        raise ValueError(f"shapes differ: {got.shape} vs {ref.shape}")
+    diff = np.abs(got - ref)
+    max_abs = float(diff.max()) if diff.size else 0.0
+    scale = float(np.abs(ref).max()) if ref.size else 0.0
+    norm = np.linalg.norm(got) * np.linalg.norm(ref)
+    cosine = float(got @ ref / norm) if norm > 0 else float(np.array_equal(got, ref))
+    return {"max_abs": max_abs, "rel_err": max_abs / scale if scale > 0 else max_abs,
+            "cosine": cosine}
+
+
+def uint8_error(got_images, ref_images):
+    """``{"max_diff_255", "identical"}`` over lists of uint8 images of matching shapes."""
+    diffs = [np.abs(g.astype(np.int16) - r.astype(np.int16)).ravel()
+             for g, r in zip(got_images, ref_images, strict=True)]
+    diff = np.concatenate(diffs) if diffs else np.zeros(0, np.int16)
+    return {"max_diff_255": int(diff.max()) if diff.size else 0,
+            "identical": float((diff == 0).mean()) if diff.size else 1.0}
+
+
+def _merge(into, stats):
+    if not into:
+        into.update(stats)
+        return
+    into["max_abs"] = max(into["max_abs"], stats["max_abs"])
+    into["rel_err"] = max(into["rel_err"], stats["rel_err"])
+    into["cosine"] = min(into["cosine"], stats["cosine"])
+
+
+class Comparator:
+    """Run runners on the same feeds and compare their outputs with a reference runner's."""
+
+    @staticmethod
+    def run(runners, feeds):
+        """``{runner name: [outputs per feed]}``; each runner is activated for its turn."""
+        results = {}
+        for runner in runners:
+            with runner:
+                results[runner.name] = [runner.infer(dict(feed)) for feed in feeds]
+        return results
+
+    @staticmethod
+    def compare(results, reference=None):
+        """``{runner: {output: {"max_abs", "rel_err", "cosine"}}}`` against ``reference``
+        (default: the first runner), worst case over the feeds, for outputs both have."""
+        names = list(results)
+        reference = reference or names[0]
+        report = {}
+        for name in names:
+            if name == reference:
+                continue
+            per_output = {}
+            for outputs, ref_outputs in zip(results[name], results[reference], strict=True):
+                for key, ref_value in ref_outputs.items():
+                    if key in outputs:
+                        _merge(per_output.setdefault(key, {}), array_error(outputs[key], ref_value))
+            report[name] = per_output
+        return report
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """Pass/fail limits of :func:`parity` (the defaults are for fp32 engines).
+
+    * ``min_cosine``/``max_rel_err`` of the input gradient: ONNX Runtime on the CPU lands at
+      cosine 1 - 1e-12 and relative error ~1e-6 (summation order only); a GPU's convolution
+      algorithms (fp32, TF32 off) at ~1e-5. The limits leave two orders of magnitude of room
+      and still catch a wrong graph (cosine < 0.99) or reduced precision (fp16: ~1e-3).
+    * ``max_diff_255``/``min_identical`` of the protected 8-bit images: the cascade takes the
+      sign of each gradient entry, so an entry within rounding error of zero can flip sign
+      between engines; one flipped copy moves that value by 2 eps / N before averaging
+      (0.8/255 at eps 8/255, N 20), which may cross an 8-bit rounding boundary. Such flips
+      are rare (< 1% of values) and at most a level or two; a real mismatch moves most values.
+    * ``min_label_agreement``: argmax labels may differ on near-tie logits only.
+    """
+
+    min_cosine: float = 0.9999
+    max_rel_err: float = 1e-3
+    max_diff_255: int = 2
+    min_identical: float = 0.99
+    min_label_agreement: float = 0.98
+
+
+def model_inputs(images, input_size):
+    """float32 ``[n, C, H, W]`` model inputs of uint8 images (the pipeline's resize rule)."""
+    return np.stack([to_model_input(image, input_size)[0] for image in images])
+
+
+def protect_all(backend, images, settings, labels):
+    """Protected uint8 images of one job with given labels (label mode "gt")."""
+    settings = replace(settings, label_mode="gt")
+    out = [None] * len(images)
+    for i, image, _ in protect_images(images, backend, settings, labels=list(labels)):
+        out[i] = image
+    return out
+
+
+def parity(backends, images, settings, reference, grad_fns=None, tolerances=Tolerances(), log=None):
+    """Compare ``backends`` (``{name: backend}``) with ``backends[reference]`` on ``images``.
+
+    ``settings``: resolved pipeline settings (seed fixed) with label mode "classifier" or
+    "couple"; every backend protects with the reference's labels, so the pixels compare the
+    cascades alone, and the label agreement is reported apart. ``grad_fns``: ``{name:
+    fn(images, labels) -> gradient}`` for backends without an ``input_grad`` method.
+    Returns one record per backend (the reference first): the numbers, ``ok`` and ``failures``.
+    """
+    grad_fns = dict(grad_fns or {})
+    ref = backends[reference]
+    x = model_inputs(images, ref.input_size)
+    model = "backbone" if settings.label_mode == "couple" else "classifier"
+    labels = ref.predict(x, model)
+
+    def gradient(name, backend):
+        fn = grad_fns.get(name) or getattr(backend, "input_grad", None)
+        return None if fn is None else fn(x, labels)
+
+    start = time.perf_counter()
+    ref_grad = gradient(reference, ref)
+    ref_images = protect_all(ref, images, settings, labels)
+    records = [{"backend": reference, "reference": reference, "images": len(images),
+                "seconds": round(time.perf_counter() - start, 3), "ok": True, "failures": []}]
+    for name, backend in backends.items():
+        if name == reference:
+            continue
+        if log:
+            log(f"parity: {name} ...")
+        start = time.perf_counter()
+        record = {"backend": name, "reference": reference, "images": len(images)}
+        record["label_agreement"] = float((backend.predict(x, model) == labels).mean())
+        grad = gradient(name, backend)
+        if grad is not None and ref_grad is not None:
+            err = array_error(grad, ref_grad)
+            record.update(grad_cosine=err["cosine"], grad_rel_err=err["rel_err"])
+        record.update(uint8_error(protect_all(backend, images, settings, labels), ref_images))
+        record["seconds"] = round(time.perf_counter() - start, 3)
+        record["failures"] = _failures(record, tolerances)
+        record["ok"] = not record["failures"]
+        records.append(record)
+    return records
+
+
+def _failures(record, tol):
+    checks = [("grad_cosine", lambda v: v >= tol.min_cosine, f">= {tol.min_cosine}"),
+              ("grad_rel_err", lambda v: v <= tol.max_rel_err, f"<= {tol.max_rel_err}"),
+              ("max_diff_255", lambda v: v <= tol.max_diff_255, f"<= {tol.max_diff_255}"),
+              ("identical", lambda v: v >= tol.min_identical, f">= {tol.min_identical}"),
+              ("label_agreement", lambda v: v >= tol.min_label_agreement,
+               f">= {tol.min_label_agreement}")]
+    return [f"{key} {record[key]:.6g} (want {want})" for key, good, want in checks
+            if key in record and not good(record[key])]
+
+
+def parity_table(records):
+    """A markdown table of :func:`parity` records."""
+    head = ("| backend | grad cosine | grad rel err | max \\|d\\| (1/255) | identical 8-bit "
+            "| labels agree | ok |\n|---|---|---|---|---|---|---|")
+    rows = [head]
+    for r in records:
+        if r["backend"] == r["reference"]:
+            rows.append(f"| {r['backend']} (reference) | | | | | | |")
+            continue
+        rows.append("| {} | {} | {} | {} | {} | {} | {} |".format(
+            r["backend"], _fmt(r.get("grad_cosine"), ".9f"), _fmt(r.get("grad_rel_err"), ".2e"),
+            r["max_diff_255"], f"{100 * r['identical']:.3f}%", f"{100 * r['label_agreement']:.1f}%",
+            "yes" if r["ok"] else "NO: " + "; ".join(r["failures"])))
+    return "\n".join(rows)
+
+
+def _fmt(value, spec):
+    return "n/a" if value is None else format(value, spec)
