@@ -44,6 +44,10 @@ DEFAULT_ROUTES = {"ort": "step", "ort-cuda": "step", "ort-tensorrt": "step", "tr
 # Noisy copies per ORT call on the CPU: the per-copy cost grows with the call size once the
 # activations leave the cache (docs/runtime.md); GPUs want the largest calls (None: no cap).
 CPU_COPIES_PER_CALL = 20
+# Graphs whose ORT thread pools may spin between calls: the cascade's hot loop. The label
+# graphs run once per batch; their spinning threads would steal the two cores from the
+# cascade's pool (measured: 91 -> 60 ms per image at batch 1, docs/runtime.md).
+SPINNING_GRAPHS = ("mcgs_step", "backbone_grad")
 LOGIT_CHUNK = 256           # images per classifier call at most (memory bound; any size works)
 
 
@@ -300,7 +304,7 @@ class OrtBackend(_ProfiledBackend):
                                  cache_dir=cache, profile=self.profile(graph) if trt_ep else None,
                                  threads=self.threads, optimization_level=self.optimization_level,
                                  session_options=self.session_options,
-                                 name=f"{self.name}:{graph}")
+                                 spinning=graph in SPINNING_GRAPHS, name=f"{self.name}:{graph}")
 
 
 class TrtBackend(_ProfiledBackend):

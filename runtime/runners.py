@@ -195,14 +195,15 @@ class OnnxRuntimeRunner(Runner):
     ``model``: path or serialized bytes. ``provider``: "cpu", "cuda" or "tensorrt" (see
     :func:`provider_chain` for ``device_id``, ``fp16``, ``cache_dir``, ``profile``, ``tf32``).
     ``threads``/``inter_op_threads``: intra-/inter-op thread pools (None: ORT's default, one
-    per physical core); ``optimization_level``: "disable", "basic", "extended" or "all";
+    per physical core); ``spinning``: let the pool's threads spin between calls (fast for a
+    graph called in a loop, a thief of cores for one called now and then); ``optimization_level``: "disable", "basic", "extended" or "all";
     ``session_options``: an ``onnxruntime.SessionOptions`` used as given instead.
     """
 
     def __init__(self, model, *, provider="cpu", device_id=0, fp16=False, cache_dir=None,
                  profile=None, tf32=False, threads=None, inter_op_threads=None,
                  optimization_level="all", session_options=None, cuda_options=None,
-                 trt_options=None, name=None):
+                 trt_options=None, spinning=True, name=None):
         label = os.path.basename(str(model)) if isinstance(model, (str, os.PathLike)) else "model"
         super().__init__(name or f"ort-{provider}:{label}")
         if optimization_level not in OPTIMIZATION_LEVELS:
@@ -213,6 +214,7 @@ class OnnxRuntimeRunner(Runner):
             provider, device_id=device_id, fp16=fp16, cache_dir=cache_dir, profile=profile,
             tf32=tf32, cuda_options=cuda_options, trt_options=trt_options)
         self.threads, self.inter_op_threads = threads, inter_op_threads
+        self.spinning = spinning
         self.optimization_level = optimization_level
         self.session_options = session_options
         self.on_device = provider != "cpu"
@@ -231,6 +233,8 @@ class OnnxRuntimeRunner(Runner):
             options.intra_op_num_threads = int(self.threads)
         if self.inter_op_threads:
             options.inter_op_num_threads = int(self.inter_op_threads)
+        if not self.spinning:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         return options
 
     def activate_impl(self):
