@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from .onnxutil import (BATCH, IMAGES, LABELS, OPSET, ExportError, file_sha256, input_chw,
+from ..digest import sha256_file
+from .onnxutil import (BATCH, IMAGES, LABELS, OPSET, ExportError, input_chw,
                        num_classes, op_counts, opset_of)
 
 FORMAT = "mspd-edge-onnx"
@@ -182,7 +183,7 @@ def export_bundle(backbone, out_dir, *, classifier=None, input_size=None, classe
         manifest["graphs"][g] = {"file": FILES[g], "doc": docs[g], "opset": opset_of(model),
                                  "nodes": len(model.graph.node),
                                  "ops": op_counts(model), **_signature(model)}
-        manifest["sha256"][FILES[g]] = file_sha256(path)
+        manifest["sha256"][FILES[g]] = sha256_file(path)
         manifest["tensorrt"][g] = {"ok": report.ok, "problems": report.problems}
     manifest["tensorrt_version_checked"] = "10.0 (onnx-tensorrt operators.md)"
     if verify and _is_torch_module(backbone):
@@ -231,7 +232,7 @@ def read_manifest(bundle_dir, verify_hashes=True):
             if not file.is_file():
                 raise ExportError(f"{file}: missing (listed in {MANIFEST})")
             want = manifest.get("sha256", {}).get(manifest[g])
-            if want and file_sha256(file) != want:
+            if want and sha256_file(file) != want:
                 raise ExportError(f"{file}: sha256 does not match {MANIFEST} (file changed)")
     return manifest
 
@@ -257,7 +258,7 @@ def check_bundle(bundle_dir):
             continue
         report = check_file(file)
         want = manifest.get("sha256", {}).get(manifest[g])
-        if want and file_sha256(file) != want:
+        if want and sha256_file(file) != want:
             report.ok = False
             report.problems.insert(0, {"node": "(file)", "op": "-",
                                        "reason": f"sha256 does not match {MANIFEST}"})

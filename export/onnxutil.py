@@ -5,7 +5,6 @@ turns a classifier graph from any exporter into the canonical form the gradient 
 (one input ``images`` [n, C, H, W] with a symbolic batch, one output ``logits`` [n, K], opset
 ``OPSET`` or newer, constants folded, no ``Constant``/``Identity`` nodes).
 """
-import hashlib
 from collections import Counter
 
 import numpy as np
@@ -39,14 +38,6 @@ def make_model(graph, opset, producer="mspd-edge"):
     model.ir_version = max(IR_VERSION, helper.find_min_ir_version_for(
         [helper.make_opsetid("", opset)]))
     return model
-
-
-def file_sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def op_counts(model):

@@ -6,10 +6,11 @@ A bundle is the folder ``mspd-edge export`` writes (docs/export.md): ``manifest.
 sha256 is checked against the manifest the first time its path is asked for, so a runtime
 never runs a graph that changed after export (and never hashes graphs it does not use).
 """
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+
+from mspd_edge.digest import sha256_file
 
 FORMAT = "mspd-edge-onnx"
 MANIFEST = "manifest.json"
@@ -38,15 +39,6 @@ DEFAULT_SIGNATURES = {
 
 class BundleError(ValueError):
     """A folder is not a usable export bundle (one line saying why)."""
-
-
-def file_sha256(path):
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -122,7 +114,7 @@ class Bundle:
             if not file.is_file():
                 raise BundleError(f"{file}: missing (listed in {MANIFEST})")
             want = self.sha256(graph)
-            if self.verify and want and file_sha256(file) != want:
+            if self.verify and want and sha256_file(file) != want:
                 raise BundleError(f"{file}: sha256 does not match {MANIFEST} (the file changed "
                                   "after export; export again)")
             self._checked.add(graph)

@@ -15,7 +15,9 @@ from pathlib import Path
 
 from mspd_edge import __version__
 
-from .bundle import FORMAT, MANIFEST, file_sha256
+from mspd_edge.digest import sha256_file
+
+from .bundle import FORMAT, MANIFEST
 from .engine_cache import cache_root
 
 EXPORT_FORMAT_VERSION = 1
@@ -85,7 +87,7 @@ def export_dir(backbone, classifier=None, root=None):
             return None
         digest.update(b"|" + str(ref).encode())
         for file in files:
-            digest.update(file_sha256(file).encode())
+            digest.update(sha256_file(file).encode())
     name = _slug(backbone) + (f"+{_slug(classifier)}" if classifier is not None else "")
     base = Path(root) if root is not None else cache_root() / "exports"
     return base / f"{name}-{digest.hexdigest()[:12]}"

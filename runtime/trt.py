@@ -123,10 +123,10 @@ class TrtRunner(Runner):
         self.built = None
 
     def engine_key(self, trt):
-        from .bundle import file_sha256
+        from mspd_edge.digest import sha256_file
 
         gpu = cb.device_info(self.device_id)
-        return EngineKey(onnx_sha256=self.onnx_sha256 or file_sha256(self.onnx_path),
+        return EngineKey(onnx_sha256=self.onnx_sha256 or sha256_file(self.onnx_path),
                          tensorrt_version=trt.__version__, gpu_name=gpu["name"],
                          compute_capability=gpu["compute_capability"],
                          profile=profile_key(self.profile),

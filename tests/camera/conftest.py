@@ -54,12 +54,3 @@ def video(tmp_path_factory):
     """A 12-frame 80x60 MJPG video written by OpenCV, and its decoded frames (RGB)."""
     path = write_video(tmp_path_factory.mktemp("video") / "clip.avi", smooth_frames(12, (80, 60)))
     return path, decode_video(path)
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _one_thread():
-    """Keep the camera tests light on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

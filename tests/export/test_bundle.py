@@ -9,7 +9,8 @@ from click.testing import CliRunner
 
 from mspd_edge.export.bundle import check_bundle, export_bundle, read_manifest
 from mspd_edge.export.commands import _paired_classifier, check_command, export_command
-from mspd_edge.export.onnxutil import ExportError, file_sha256
+from mspd_edge.digest import sha256_file
+from mspd_edge.export.onnxutil import ExportError
 from mspd_edge.zoo.registry import build
 
 from export_helpers import INPUT, make_model, session
@@ -56,7 +57,7 @@ def test_export_bundle_from_torch_modules(tmp_path):
     assert on_disk == json.loads(json.dumps(manifest))
     for graph in ("backbone", "backbone_grad", "mcgs_step", "classifier"):
         path = tmp_path / manifest[graph]
-        assert manifest["sha256"][path.name] == file_sha256(path)
+        assert manifest["sha256"][path.name] == sha256_file(path)
     logits = session(onnx.load(str(tmp_path / "classifier.onnx"))).run(
         None, {"images": np.zeros((2, *INPUT), np.float32)})[0]
     with torch.no_grad():

@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from mspd_edge.runtime.bundle import Bundle, BundleError, file_sha256
+from mspd_edge.digest import sha256_file
+from mspd_edge.runtime.bundle import Bundle, BundleError
 
 
 def test_bundle_metadata(tiny_bundle):
@@ -17,7 +18,7 @@ def test_bundle_metadata(tiny_bundle):
     step_inputs = [i["name"] for i in bundle.signature("mcgs_step")["inputs"]]
     assert step_inputs == ["center", "labels", "noise", "eps", "direction"]
     path = bundle.path("mcgs_step")
-    assert path.is_file() and file_sha256(path) == bundle.sha256("mcgs_step")
+    assert path.is_file() and sha256_file(path) == bundle.sha256("mcgs_step")
 
 
 def test_changed_graph_is_refused(bundle_copy):
