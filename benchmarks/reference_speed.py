@@ -17,7 +17,7 @@ import torch
 
 from mspd_edge import defaults
 from mspd_edge.data import load_npz
-from mspd_edge.mcgs import mcgs
+from mspd_edge.reference import mcgs
 from mspd_edge.zoo import load_model
 
 

@@ -80,7 +80,7 @@ def _verify_against_torch(module, grad_model, input_size, n=2, seed=0):
         return None
     import torch
 
-    from ..mcgs import input_grad
+    from ..reference import input_grad
 
     rng = np.random.default_rng(seed)
     x = rng.random((n, *input_size), dtype=np.float32)

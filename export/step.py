@@ -3,7 +3,7 @@
 Inputs ``center`` (float32 [B, C, H, W]), ``labels`` (int64 [B]), ``noise`` (float32
 [N, B, C, H, W] in [-1, 1]), ``eps`` and ``direction`` (float32 scalars; direction -1 for the
 forward epoch, +1 for the backward epoch); output ``stepped`` (float32 [B, C, H, W]).
-It computes exactly what ``mspd_edge.mcgs.smooth_step`` does, in the same order::
+It computes exactly what ``mspd_edge.reference.smooth_step`` does, in the same order::
 
     copies  = clip01(center + eps * noise)                        # [N, B, C, H, W]
     grad    = backbone_grad(copies as one batch of N*B, labels repeated N times)

@@ -8,9 +8,9 @@ from importlib import import_module
 __version__ = "0.1.0"
 
 _LAZY = {
-    "mcgs": "mspd_edge.mcgs",
-    "revert": "mspd_edge.mcgs",
-    "smooth_step": "mspd_edge.mcgs",
+    "mcgs": "mspd_edge.reference",
+    "revert": "mspd_edge.reference",
+    "smooth_step": "mspd_edge.reference",
     "load_model": "mspd_edge.zoo",
     "list_models": "mspd_edge.zoo",
 }

@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from .mcgs import mcgs
+from .reference import mcgs
 
 
 class TorchBackend:

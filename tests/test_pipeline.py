@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from mspd_edge.mcgs import mcgs
+from mspd_edge.reference import mcgs
 from mspd_edge.noise import draw_noise, image_seed
 from mspd_edge.pipeline import Settings, auto_batch_size, protect_images
 from mspd_edge.torch_backend import TorchBackend

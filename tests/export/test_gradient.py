@@ -20,7 +20,7 @@ from mspd_edge.export.gradient import SUPPORTED_OPS, UnsupportedOperatorError, g
 from mspd_edge.export.graphs import onnx_forward_graph, torch_forward_graph
 from mspd_edge.export.onnxutil import ExportError
 from mspd_edge.export.trt_support import check_model
-from mspd_edge.mcgs import input_grad
+from mspd_edge.reference import input_grad
 from mspd_edge.zoo.registry import ARCHITECTURES
 
 from export_helpers import INPUT, REDUCED, make_model, randomize_batchnorm, rel_err_and_cosine, session

@@ -16,7 +16,7 @@ from mspd_edge.export.bundle import read_manifest
 from mspd_edge.export.gradient import gradient_graph
 from mspd_edge.export.graphs import torch_forward_graph
 from mspd_edge.export.step import mcgs_step_graph
-from mspd_edge.mcgs import input_grad, smooth_step
+from mspd_edge.reference import input_grad, smooth_step
 from mspd_edge.zoo import load_model
 from mspd_edge.zoo.embedded import EMBEDDED
 from mspd_edge.zoo.registry import build

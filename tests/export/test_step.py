@@ -1,4 +1,4 @@
-"""mcgs_step: one whole SmoothStep in ONNX vs ``mspd_edge.mcgs.smooth_step`` on the same noise.
+"""mcgs_step: one whole SmoothStep in ONNX vs ``mspd_edge.reference.smooth_step`` on the same noise.
 
 Both compute the same float32 operations in the same order; the only way they can differ is a
 gradient component so close to 0 that rounding flips its sign, which moves one copy's value by
@@ -14,7 +14,7 @@ from mspd_edge.export.gradient import gradient_graph
 from mspd_edge.export.graphs import torch_forward_graph
 from mspd_edge.export.step import mcgs_step_graph
 from mspd_edge.export.trt_support import check_model
-from mspd_edge.mcgs import mcgs, smooth_step
+from mspd_edge.reference import mcgs, smooth_step
 
 from export_helpers import INPUT, REDUCED, make_model, session
 

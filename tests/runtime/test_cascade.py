@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from mspd_edge.mcgs import input_grad, mcgs
+from mspd_edge.reference import input_grad, mcgs
 from mspd_edge.noise import draw_noise
 from mspd_edge.pipeline import Settings
 from mspd_edge.runtime.cascade import OrtBackend, cascade

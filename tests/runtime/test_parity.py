@@ -20,7 +20,7 @@ DEFAULT_MODELS = ("cifar10-backbone", "cifar10-classifier")
 def _torch_grad(backend):
     import torch
 
-    from mspd_edge.mcgs import input_grad
+    from mspd_edge.reference import input_grad
 
     return lambda x, y: input_grad(backend.backbone, torch.from_numpy(x), torch.from_numpy(y)).numpy()
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from mspd_edge.mcgs import mcgs, revert, smooth_step
+from mspd_edge.reference import mcgs, revert, smooth_step
 from mspd_edge.pipeline import check_epochs
 from mspd_edge.noise import draw_noise
 from mspd_edge.zoo.dm_resnet import DMPreActResNet
@@ -122,3 +122,10 @@ def test_noise_shape_checked():
     with pytest.raises(ValueError, match="noise shape"):
         mcgs(SumModel(), torch.rand(2, 1, 2, 2), torch.tensor([0, 0]), eps=EPS, n_samples=2,
              noise=[torch.zeros(2, 1, 1, 2, 2)] * 2)
+
+
+def test_package_exposes_the_reference_lazily():
+    import mspd_edge
+    import mspd_edge.torch_backend  # noqa: F401  (imports the reference module)
+
+    assert mspd_edge.mcgs is mcgs and mspd_edge.revert is revert and callable(mspd_edge.load_model)
