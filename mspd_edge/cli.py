@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import click
-import numpy as np
 from tqdm import tqdm
 
 from . import __version__, defaults
@@ -444,18 +443,6 @@ def _spec_models(spec, options, need_classifier, threads=None):
     return models
 
 
-def _torch_grad_fn(backend):
-    """``fn(images, labels) -> d sum-CE / d images`` of a TorchBackend (numpy in and out)."""
-    import torch
-
-    from .reference import input_grad
-
-    def grad(images, labels):
-        x, y = torch.from_numpy(np.ascontiguousarray(images)), torch.from_numpy(np.asarray(labels))
-        return input_grad(backend.backbone, x.to(backend.device), y.to(backend.device)).cpu().numpy()
-    return grad
-
-
 def _load_image_set(source, limit):
     from .runtime.bench import load_images
 
@@ -557,18 +544,14 @@ def parity(images, backends, reference, limit, eps, min_cosine, max_rel_err, max
     options = _runtime_model_dir(specs, dict(options), need_classifier)
     threads = options.pop("threads") or _default_threads()
     image_set = _load_image_set(images, limit)
-    built, grad_fns = {}, {}
-    for spec in specs:
-        built[spec] = _spec_models(spec, options, need_classifier, threads).backend
-        if spec == "torch":
-            grad_fns[spec] = _torch_grad_fn(built[spec])
+    built = {spec: _spec_models(spec, options, need_classifier, threads).backend for spec in specs}
     ref = built[reference]
     settings = Settings(eps=None if eps is None else eps / 255, n_samples=options["n_samples"],
                         epochs=options["epochs"], seed=options["seed"],
                         label_mode=pipeline_mode(options["labels"])).resolved(ref)
     tolerances = Tolerances(min_cosine=min_cosine, max_rel_err=max_rel_err,
                             max_diff_255=max_diff, min_identical=min_identical)
-    records = run_parity(built, image_set, settings, reference, grad_fns, tolerances,
+    records = run_parity(built, image_set, settings, reference, tolerances=tolerances,
                          log=lambda line: click.echo(line, err=True))
     click.echo(f"{len(image_set)} images, seed {settings.seed}, N={settings.n_samples}, "
                f"eps {settings.eps * 255:g}/255, threads {threads}")

@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from .reference import mcgs
+from .reference import input_grad, mcgs
 
 
 class TorchBackend:
@@ -28,6 +28,10 @@ class TorchBackend:
         if net is None:
             raise ValueError("label mode 'classifier' needs a classifier model")
         return net(self._tensor(x)).argmax(1).cpu().numpy()
+
+    def input_grad(self, images, labels):
+        """``d sum-CE(backbone(images), labels) / d images`` (float32 numpy in and out)."""
+        return input_grad(self.backbone, self._tensor(images), self._tensor(labels)).cpu().numpy()
 
     def run(self, x, labels, noise, settings):
         """The protected batch (float32 numpy) for images ``x``, ``labels`` and per-epoch noise."""
