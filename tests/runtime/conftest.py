@@ -9,26 +9,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from model_helpers import randomize_batchnorm
 
 # Small widths of the shipped architectures (same code paths: pre-activation ResNet with
 # Swish and BatchNorm for the backbone, CifarNet with max pooling and flip TTA for the labels).
 TINY = {"tiny-back": ("dm_preact_resnet", {"base_width": 4, "activation": "swish"}),
         "tiny-cls": ("cifarnet", {"widths": [8, 16, 16], "stem": 8, "flip_tta": True})}
-
-
-def _randomize_batchnorm(model, seed):
-    """Non-trivial BatchNorm statistics, so the exported graphs are really exercised."""
-    import torch
-
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            c = m.num_features
-            m.running_mean.copy_(torch.rand(c, generator=g) * 0.6 - 0.3)
-            m.running_var.copy_(torch.rand(c, generator=g) * 1.5 + 0.5)
-            m.weight.data.copy_(torch.rand(c, generator=g) + 0.5)
-            m.bias.data.copy_(torch.rand(c, generator=g) * 0.4 - 0.2)
-    return model
 
 
 @pytest.fixture(scope="session")
@@ -43,7 +29,7 @@ def tiny_zoo(tmp_path_factory):
     paths = {}
     for seed, (name, (arch, kwargs)) in enumerate(TINY.items()):
         torch.manual_seed(seed)
-        model = _randomize_batchnorm(build(arch, num_classes=10, **kwargs).eval(), seed)
+        model = randomize_batchnorm(build(arch, num_classes=10, **kwargs).eval(), seed)
         torch.save(model.state_dict(), root / f"{name}.pt")
         paths[name] = root / f"{name}.json"
         paths[name].write_text(json.dumps({"name": name, "arch": arch, "arch_kwargs": kwargs,

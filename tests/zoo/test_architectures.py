@@ -3,25 +3,17 @@ import io
 
 import pytest
 import torch
+from model_helpers import REDUCED as SHARED_REDUCED
 
 from mspd_edge.zoo.common import CIFAR10_MEAN, CIFAR10_STD
 from mspd_edge.zoo.registry import ARCHITECTURES, build
 
-REDUCED = {
-    "dm_preact_resnet": dict(base_width=4),
-    "dm_wide_resnet": dict(depth=10, width=1),
-    "dm_wide_resnet_swish": dict(depth=16, width=2, activation="swish"),
-    "preact_resnet": dict(base_width=4, mean=CIFAR10_MEAN, std=CIFAR10_STD),
-    "resnet": dict(base_width=4),
-    "resnext": dict(depth=11, cardinality=2, base_width=16, stem_width=8),
-    "vit_convstem": dict(img_size=32, embed_dim=32, depth=2, num_heads=2, conv_stem_width=4),
-    "deit": dict(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2),
-    "cifarnet": dict(widths=(8, 16, 16), stem=8),
-}
+# The shared reduced sizes, plus the ReLU variant of the DeepMind WideResNet.
+REDUCED = {**SHARED_REDUCED, "dm_wide_resnet_relu": dict(depth=16, width=2, activation="relu")}
 
 
 def _arch(case):
-    return case.removesuffix("_swish")
+    return case.removesuffix("_relu")
 
 
 def _make(case, num_classes=10):
