@@ -26,6 +26,20 @@ def _one_torch_thread():
 
 
 @pytest.fixture(scope="session")
+def tiny_backend():
+    """The reference TorchBackend with a random 4-wide PreActResNet as backbone and classifier."""
+    import torch
+
+    from mspd_edge.torch_backend import TorchBackend
+    from mspd_edge.zoo.dm_resnet import DMPreActResNet
+
+    torch.manual_seed(0)
+    backbone = DMPreActResNet(base_width=4)
+    backbone.info = SimpleNamespace(input_size=(3, 32, 32), eps=8 / 255)
+    return TorchBackend(backbone, DMPreActResNet(base_width=4))
+
+
+@pytest.fixture(scope="session")
 def cifar10_dir():
     """The shared CIFAR-10 folder (``<repo>/../shared/data/cifar10``); skips the test when absent."""
     if not (CIFAR10_DIR / "test.npz").is_file():

@@ -1,5 +1,4 @@
 """Batching, labels and noise of the backend-independent pipeline, on the torch backend."""
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -8,18 +7,13 @@ import torch
 from mspd_edge.reference import mcgs
 from mspd_edge.noise import draw_noise, image_seed
 from mspd_edge.pipeline import Settings, auto_batch_size, protect_images
-from mspd_edge.torch_backend import TorchBackend
-from mspd_edge.zoo.dm_resnet import DMPreActResNet
 
 EPS = 8 / 255
 
 
 @pytest.fixture(scope="module")
-def backend():
-    torch.manual_seed(0)
-    backbone = DMPreActResNet(base_width=4)
-    backbone.info = SimpleNamespace(input_size=(3, 32, 32), eps=EPS)
-    return TorchBackend(backbone, DMPreActResNet(base_width=4))
+def backend(tiny_backend):
+    return tiny_backend
 
 
 @pytest.fixture(scope="module")

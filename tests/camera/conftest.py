@@ -1,6 +1,5 @@
 """Fixtures of the camera tests: test-written videos, a tiny random torch backend, model files."""
 import json
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -10,18 +9,6 @@ from camera_helpers import EPS, decode_video, smooth_frames, write_video
 from mspd_edge.zoo.loader import WEIGHTS_DIR
 
 EMBEDDED = ("cifar10-backbone", "cifar10-classifier")
-
-
-@pytest.fixture(scope="session")
-def tiny_backend():
-    """The reference TorchBackend with a random 4-wide PreActResNet as backbone and classifier."""
-    from mspd_edge.torch_backend import TorchBackend
-    from mspd_edge.zoo.dm_resnet import DMPreActResNet
-
-    torch.manual_seed(0)
-    backbone = DMPreActResNet(base_width=4)
-    backbone.info = SimpleNamespace(input_size=(3, 32, 32), eps=EPS)
-    return TorchBackend(backbone, DMPreActResNet(base_width=4))
 
 
 @pytest.fixture(scope="session")
