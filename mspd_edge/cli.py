@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from . import __version__, defaults
 from .camera.command import camera_command
+from .evaluate.command import evaluate_command
 from .export.commands import check_command, export_command
 from .io import ImageError, write_atomic
 from .labels import FOLDER, MODEL_MODES, LabelError, label_source, pipeline_mode
@@ -294,6 +295,7 @@ main.add_command(camera_command)
 main.add_command(train_command)
 main.add_command(export_command)   # mspd-edge export / check (mspd_edge.export; torch only to export)
 main.add_command(check_command)
+main.add_command(evaluate_command)
 
 
 @main.command()

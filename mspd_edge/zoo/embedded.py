@@ -18,8 +18,14 @@ EMBEDDED = {
     "cifar10-classifier": dict(
         role="classifier", arch="cifarnet",
         arch_kwargs={"widths": [32, 128, 128], "stem": 24, "flip_tta": True, **CIFAR10_NORM},
-        train={"recipe": "standard", "epochs": 10, "batch_size": 256, "lr_max": 0.4,
+        train={"recipe": "standard", "epochs": 20, "batch_size": 256, "lr_max": 0.4,
                "schedule": "onecycle", "label_smoothing": 0.2, "seed": 0}),
+    # The gray-box reverser of the evaluation: the backbone's architecture and recipe, another
+    # seed; 8 epochs instead of 12 for the CPU budget (a somewhat weaker model than the backbone).
+    "cifar10-backbone-graybox": dict(
+        role="graybox", arch="dm_preact_resnet",
+        arch_kwargs={"base_width": 16, "activation": "swish", **CIFAR10_NORM},
+        train={"recipe": "fgsm-rs", "epochs": 8, "lr_max": 0.2, "schedule": "cyclic", "seed": 5}),
     # Unseen evaluation targets: architectures other than the backbone's, never used to protect.
     "cifar10-target-resnet18": dict(
         role="target", arch="resnet", arch_kwargs={"depth": 18, "base_width": 16, **CIFAR10_NORM},
@@ -27,7 +33,7 @@ EMBEDDED = {
     "cifar10-target-wrn": dict(
         role="target", arch="dm_wide_resnet",
         arch_kwargs={"depth": 10, "width": 2, "activation": "relu", **CIFAR10_NORM},
-        train={**ROBUST_TARGET, "seed": 2}),
+        train={**ROBUST_TARGET, "epochs": 10, "seed": 2}),
     "cifar10-target-preact": dict(
         role="target", arch="preact_resnet", arch_kwargs={"depth": 18, "base_width": 16, **CIFAR10_NORM},
         train={**ROBUST_TARGET, "seed": 3}),

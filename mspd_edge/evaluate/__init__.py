@@ -1,0 +1,1 @@
+"""mspd-edge evaluate: the paper's evaluation protocol (attacks, conditions, reports)."""

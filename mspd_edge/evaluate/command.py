@@ -1,0 +1,135 @@
+"""``mspd-edge evaluate``: the paper's protocol on labelled images (a thin layer over ``run``)."""
+from pathlib import Path
+
+import click
+
+from .. import defaults
+
+ATTACK_NAMES = ("pgd-linf", "pgd-l2", "autoattack", "square")   # mirrors attacks.ATTACKS (no torch here)
+DEFAULT_ATTACKS = "pgd-linf,pgd-l2"
+CONDITION_GROUPS = ("main", "ablations", "all")
+DEFAULT_IMAGES = 1000
+DEFAULT_SEED = 0
+EVAL_LABELS = ("classifier", "couple", "gt")
+
+
+def _split(value):
+    return [item.strip() for item in value.split(",") if item.strip()] if value else []
+
+
+def _check_attacks(ctx, param, value):
+    names = _split(value)
+    unknown = [n for n in names if n not in ATTACK_NAMES]
+    if unknown or not names:
+        raise click.BadParameter(f"a comma list of {', '.join(ATTACK_NAMES)}")
+    return names
+
+
+@click.command("evaluate")
+@click.option("--data", required=True, type=click.Path(exists=True, path_type=Path),
+              help="Labelled images: a CIFAR-style .npz, a folder with one sub-folder per class, "
+                   "or a CSV with the columns file,label.")
+@click.option("--images", "n_images", type=click.IntRange(min=1), default=DEFAULT_IMAGES, show_default=True,
+              help="Evaluate the first K images.")
+@click.option("-o", "--outdir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Run folder: results.json/.md/.png and the images of each condition; an "
+                   "interrupted run resumes there.")
+@click.option("--targets", help="Comma list of target models (zoo names or checkpoints).  "
+                                "[default: the shipped cifar10-target-* models]")
+@click.option("--backbone-as-target", is_flag=True,
+              help="Allow the defence's backbone among the targets (a white-box reference).")
+@click.option("--attacks", default=DEFAULT_ATTACKS, show_default=True, callback=_check_attacks,
+              help=f"Comma list of {', '.join(ATTACK_NAMES)}.")
+@click.option("--linf-eps", type=click.FloatRange(0, 255, min_open=True),
+              help="L-inf attack budget in 1/255 units (pgd-linf, autoattack, square), relative to "
+                   "the attacked image.  [default: the backbone's eps]")
+@click.option("--l2-eps", type=click.FloatRange(0, min_open=True), help="pgd-l2 budget.  [default: 0.5]")
+@click.option("--pgd-steps", type=click.IntRange(min=1), help="PGD iterations.  [default: 10]")
+@click.option("--square-queries", type=click.IntRange(min=1), help="Square queries.  [default: 5000]")
+@click.option("--conditions", default="all", show_default=True,
+              help="Comma list of conditions or groups (main, ablations, all); see docs/evaluate.md.")
+@click.option("--graybox", help="Gray-box reverser: a backbone of the same architecture, another "
+                                "seed.  [default: cifar10-backbone-graybox]")
+@click.option("--backbone", default=defaults.BACKBONE, show_default=True, help="Defence backbone.")
+@click.option("--classifier", help="Label classifier.  [default: the backbone's pair]")
+@click.option("--labels", type=click.Choice(EVAL_LABELS), default="classifier", show_default=True,
+              help="Defence labels: the classifier's, the backbone's (couple) or the ground truth.")
+@click.option("--eps", type=click.FloatRange(0, 255, min_open=True),
+              help="Defence budget in 1/255 units.  [default: the backbone's]")
+@click.option("--n-samples", type=click.IntRange(min=1), default=defaults.N_SAMPLES, show_default=True)
+@click.option("--lr", type=click.FloatRange(0, min_open=True), default=defaults.LR, show_default=True)
+@click.option("--epochs", default=defaults.EPOCHS, show_default=True, help="Defence epoch sequence.")
+@click.option("--seed", type=click.IntRange(min=0), default=DEFAULT_SEED, show_default=True,
+              help="Seed of the defence noise and of the attacks.")
+@click.option("--backend", default="torch", show_default=True,
+              help="Implementation of the defence cascade (one of the protect command's backends).")
+@click.option("--device", type=click.Choice(("cpu", "cuda")), default="cpu", show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), help="Torch threads.  [default: torch's]")
+@click.option("--overwrite", is_flag=True, help="Start over in a run folder made with other settings.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def evaluate_command(**options):
+    """Does protection work? Accuracy of unseen targets under attack, without and with MSPD.
+
+    For every target and condition (original, protected, reverted white-/gray-box, JPEG
+    re-encoded, ablations): clean accuracy and robust accuracy under each attack, acting on
+    the image it is given with the budget relative to it. Also image quality (L-inf, L2,
+    SSIM, PSNR) and the backbone-target gradient cosine. Exit status 2 for bad options or data.
+    """
+    from ..labels import LabelError
+    from .datasets import DatasetError
+    from .plan import PlanError
+    from .run import ResumeError
+
+    try:
+        result, out = _evaluate(options)
+    except (DatasetError, PlanError, ResumeError, LabelError) as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"evaluated {result['config']['images']} image(s); results in {out}/"
+               f"{{results.json,results.md,results.png}}", err=True)
+
+
+def _conditions(value):
+    from .conditions import ABLATIONS, CONDITIONS, MAIN_CONDITIONS
+
+    groups = {"main": MAIN_CONDITIONS, "ablations": ABLATIONS, "all": tuple(CONDITIONS)}
+    names = []
+    for item in _split(value):
+        names += groups.get(item, (item,))
+    return names
+
+
+def _attacks(options):
+    linf = None if options["linf_eps"] is None else options["linf_eps"] / 255
+    steps = {"pgd-linf": options["pgd_steps"], "pgd-l2": options["pgd_steps"], "square": options["square_queries"]}
+    return {name: (options["l2_eps"] if name == "pgd-l2" else linf, steps.get(name)) for name in options["attacks"]}
+
+
+def _evaluate(options):
+    import torch
+
+    from .. import cli   # the protect command's backend registry (imported late: cli imports us)
+    from ..pipeline import Settings
+    from ..zoo import load_model
+    from .plan import GRAYBOX, build_plan, default_targets
+    from .run import run
+
+    if options["threads"]:
+        torch.set_num_threads(options["threads"])
+    need_classifier = options["labels"] == "classifier"
+    models = cli._build_models(options["backend"], {**options, "model_dir": None, "provider": None},
+                               need_classifier)
+    backbone = load_model(options["backbone"]).to(options["device"])
+    classifier = load_model(options["classifier"] or backbone.info.pair) if need_classifier else None
+    settings = Settings(eps=None if options["eps"] is None else options["eps"] / 255,
+                        n_samples=options["n_samples"], lr=options["lr"], epochs=options["epochs"],
+                        seed=options["seed"], label_mode=options["labels"])
+    try:
+        settings = settings.resolved(models.backend)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    targets = _split(options["targets"]) or default_targets()
+    plan = build_plan(options["data"], options["n_images"], models.backend, settings, backbone, classifier,
+                      targets, _attacks(options), _conditions(options["conditions"]),
+                      graybox=options["graybox"] or GRAYBOX, allow_backbone_target=options["backbone_as_target"],
+                      progress=not options["quiet"])
+    return run(plan, options["outdir"], overwrite=options["overwrite"]), options["outdir"]

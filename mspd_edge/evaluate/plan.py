@@ -1,0 +1,88 @@
+"""Assemble an evaluation ``Plan`` from names: data, targets, attacks, gray-box backbone."""
+import json
+
+import numpy as np
+import torch
+
+from ..imaging import to_model_input
+from ..torch_backend import TorchBackend
+from ..zoo import load_model
+from ..zoo.loader import WEIGHTS_DIR
+from .attacks import attack_spec
+from .conditions import CONDITIONS, check_conditions
+from .datasets import load_labelled
+from .run import Plan
+
+TARGET_ROLE = "target"
+GRAYBOX = "cifar10-backbone-graybox"
+
+
+class PlanError(ValueError):
+    """A request the evaluation cannot honour; the message says why."""
+
+
+def _load(name, role):
+    try:
+        return load_model(name)
+    except (ValueError, KeyError, OSError, RuntimeError) as exc:
+        raise PlanError(f"{role} {name}: {exc}") from None
+
+
+def default_targets():
+    """The shipped evaluation targets: every manifest in ``mspd_edge/weights`` with role "target"."""
+    return sorted(p.stem for p in WEIGHTS_DIR.glob("*.json")
+                  if json.loads(p.read_text()).get("role") == TARGET_ROLE)
+
+
+def _same_weights(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(sa[k].shape == sb[k].shape and torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def load_targets(names, backbone, allow_backbone=False):
+    """``{name: model}``; the backbone (by name or by identical weights) only if ``allow_backbone``."""
+    targets = {}
+    for name in names:
+        model = _load(name, "target")
+        if not allow_backbone and (name == backbone.info.name or _same_weights(model, backbone)):
+            raise PlanError(f"target {name} is the defence's backbone: a white-box reference, not an "
+                            "unseen target (pass --backbone-as-target to measure it anyway)")
+        if tuple(model.info.input_size) != tuple(backbone.info.input_size):
+            raise PlanError(f"target {name} takes {model.info.input_size} images, the backbone "
+                            f"{backbone.info.input_size}")
+        targets[name] = model.to(next(backbone.parameters()).device)
+    return targets
+
+
+def model_size_images(images, input_size):
+    """uint8 ``[n, h, w, C]`` at the model's input size (the resize rule of protection)."""
+    out = [to_model_input(image, input_size)[0].transpose(1, 2, 0) for image in images]
+    return np.rint(np.stack(out) * 255).astype(np.uint8)
+
+
+def build_plan(data, n_images, backend, settings, backbone, classifier, target_names, attacks,
+               conditions, graybox=None, allow_backbone_target=False, describe=None, **run_options):
+    """A ``Plan``: ``backend`` protects (any pipeline backend, settings resolved); ``backbone`` and
+    ``classifier`` are the torch models behind it (gradient cosine, gray-box labels);
+    ``attacks``: {name: (eps or None, steps or None)}; ``describe``: extra config entries.
+    """
+    dataset = load_labelled(data, limit=n_images, classes=backbone.info.classes)
+    conditions = check_conditions(conditions)
+    needs_graybox = any(CONDITIONS[c].reverser == "graybox" for c in conditions if CONDITIONS[c].operation == "revert")
+    if needs_graybox and graybox is None:
+        raise PlanError("the gray-box reversion needs --graybox (a backbone of the same architecture, another seed)")
+    graybox_model = _load(graybox, "gray-box backbone") if needs_graybox else None
+    specs = {name: attack_spec(name, eps, steps, model_eps=settings.eps) for name, (eps, steps) in attacks.items()}
+    config = {"data": str(data), "images": len(dataset.labels), "seed": settings.seed,
+              "defence": {"backbone": backbone.info.name, "classifier": None if classifier is None else classifier.info.name,
+                          "eps": settings.eps, "n_samples": settings.n_samples, "lr": settings.lr,
+                          "epochs": settings.epochs, "label_mode": settings.label_mode, "backend": backend.name},
+              "graybox": graybox,
+              "targets": list(target_names), "attacks": {n: {"eps": s.eps, "steps": s.steps} for n, s in specs.items()},
+              "conditions": list(conditions), **(describe or {})}
+    gray_backend = None if graybox_model is None else TorchBackend(graybox_model, classifier,
+                                                                    next(backbone.parameters()).device)
+    return Plan(config=config, images=model_size_images(dataset.images, backbone.info.input_size),
+                labels=np.asarray(dataset.labels, np.int64), backends={"defence": backend, "graybox": gray_backend},
+                settings=settings, targets=load_targets(target_names, backbone, allow_backbone_target),
+                attacks=specs, conditions=conditions, backbone=backbone, **run_options)

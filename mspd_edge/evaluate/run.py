@@ -1,0 +1,186 @@
+"""Run the evaluation protocol: conditions x targets x attacks, resumable.
+
+Everything a run produces lives in one folder: ``results.json`` (schema in docs/evaluate.md),
+``results.md``, ``results.png`` and ``images/<condition>.npz`` (the uint8 images of each
+condition). ``results.json`` is rewritten atomically after every measurement, so an
+interrupted run resumes where it stopped; a folder made with other settings is refused
+unless ``overwrite``.
+"""
+import json
+import os
+import platform
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .. import metrics
+from .attacks import robust_flags
+from .conditions import CONDITIONS, make_condition
+from .cosine import gradient_cosine
+from .report import SCHEMA, markdown_table, plot
+
+RESULTS, TABLE, FIGURE, IMAGES = "results.json", "results.md", "results.png", "images"
+# Config keys that decide the numbers: a resumed run must match them exactly.
+FIXED_KEYS = ("data", "images", "seed", "defence", "graybox")
+
+
+class ResumeError(ValueError):
+    """The output folder holds a run made with other settings."""
+
+
+@dataclass
+class Plan:
+    """One evaluation: the images, the defence and what to measure."""
+
+    config: dict                 # the JSON "config" section (names and numbers only)
+    images: np.ndarray           # uint8 [n, h, w, 3] at the models' input size
+    labels: np.ndarray           # ground truth, int64 [n]
+    backends: dict               # {"defence": backend, "graybox": backend or None}
+    settings: object             # resolved pipeline Settings of the defence
+    targets: dict                # name -> torch model
+    attacks: dict                # name -> AttackSpec
+    conditions: tuple            # protocol order, parents included
+    backbone: object = None      # torch backbone for the gradient cosine (None: skip it)
+    batch_size: int = 256
+    progress: bool = True
+    log: object = field(default=print)
+
+
+def machine():
+    """A one-line description of this machine for the report."""
+    return f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+
+
+def _write_atomic(path, write):
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _load_result(out_dir, config, overwrite):
+    path = out_dir / RESULTS
+    fresh = {"schema": SCHEMA, "config": config, "machine": machine(),
+             "quality": {}, "results": {}, "cosine": {}, "seconds": {}}
+    if overwrite or not path.exists():
+        return fresh
+    old = json.loads(path.read_text())
+    changed = [k for k in FIXED_KEYS if old.get("config", {}).get(k) != config[k]]
+    old_attacks = old.get("config", {}).get("attacks", {})
+    changed += [f"attack {a}" for a in config["attacks"] if a in old_attacks and old_attacks[a] != config["attacks"][a]]
+    if old.get("schema") != SCHEMA or changed:
+        raise ResumeError(f"{path}: made with other settings ({', '.join(changed) or 'schema'}); "
+                          "use another output folder or --overwrite")
+    merged = dict(old["config"])
+    for key in ("targets", "conditions"):
+        merged[key] = list(dict.fromkeys(old["config"].get(key, []) + config[key]))
+    merged["attacks"] = {**old_attacks, **config["attacks"]}
+    return {**old, "config": merged, "machine": machine()}
+
+
+def _condition_images(plan, name, cache, out_dir, result):
+    """The condition's images: from the cache, from disk (a resumed run), or made now."""
+    if name in cache:
+        return cache[name]
+    path = out_dir / IMAGES / f"{name}.npz"
+    if path.exists() and name in result["seconds"]:
+        with np.load(path) as z:
+            cache[name] = z["images"]
+        return cache[name]
+    parent = CONDITIONS[name].parent
+    parent_images = plan.images if parent is None else _condition_images(plan, parent, cache, out_dir, result)
+    start = time.perf_counter()
+    images, defence_labels = make_condition(name, parent_images, plan.backends, plan.settings, plan.labels)
+    result["seconds"][name] = round(time.perf_counter() - start, 2)
+    if name != "none":
+        result["quality"][name] = _quality(plan.images, images, plan.labels, defence_labels)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomic(path, lambda tmp: _save_images(tmp, images))
+    cache[name] = images
+    return images
+
+
+def _save_images(path, images):
+    with open(path, "wb") as f:
+        np.savez_compressed(f, images=images)
+
+
+def _quality(originals, images, labels, defence_labels):
+    pairs = list(zip(originals, images))
+    psnr = [p for p in (metrics.psnr(a, b) for a, b in pairs) if np.isfinite(p)]   # identical images: inf
+    quality = {"n": len(pairs),
+               "linf": max(metrics.linf(a, b, scale=255) for a, b in pairs),
+               "l2": float(np.mean([metrics.l2(a, b, scale=255) for a, b in pairs])),
+               "ssim": float(np.mean([metrics.ssim(a, b) for a, b in pairs])),
+               "psnr": float(np.mean(psnr)) if psnr else None}
+    if defence_labels is not None:
+        quality["label_accuracy"] = float(np.mean(defence_labels == labels))
+    return quality
+
+
+def _tensor(images):
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(255)
+
+
+def _clean_accuracy(model, x, y, batch_size):
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        correct = [model(x[i:i + batch_size].to(device)).argmax(1).cpu() == y[i:i + batch_size]
+                   for i in range(0, len(y), batch_size)]
+    return float(torch.cat(correct).float().mean())
+
+
+def _work(plan, result):
+    """The measurements still missing: (condition, target, attack or None for clean)."""
+    todo = []
+    for condition in plan.conditions:
+        for target in plan.targets:
+            done = result["results"].get(target, {}).get(condition, {})
+            todo += [(condition, target, None)] if "clean" not in done else []
+            todo += [(condition, target, a) for a in plan.attacks if a not in done.get("robust", {})]
+    return todo
+
+
+def _save(out_dir, result):
+    _write_atomic(out_dir / RESULTS, lambda tmp: Path(tmp).write_text(json.dumps(result, indent=2) + "\n"))
+
+
+def run(plan, out_dir, overwrite=False):
+    """Measure everything ``plan`` asks for into ``out_dir``; returns the result dict."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = _load_result(out_dir, plan.config, overwrite)
+    y = torch.from_numpy(plan.labels)
+    if plan.backbone is not None:
+        for target, model in plan.targets.items():
+            if target not in result["cosine"]:
+                result["cosine"][target] = gradient_cosine(plan.backbone, model, _tensor(plan.images), y,
+                                                           plan.batch_size)
+        _save(out_dir, result)
+    cache, todo = {}, _work(plan, result)
+    bar = tqdm(todo, desc="evaluate", unit="measurement", disable=not plan.progress, dynamic_ncols=True)
+    for condition, target, attack in bar:
+        bar.set_postfix_str(f"{condition} / {target} / {attack or 'clean'}")
+        x = _tensor(_condition_images(plan, condition, cache, out_dir, result))
+        entry = result["results"].setdefault(target, {}).setdefault(condition, {"n": len(y), "robust": {}})
+        model = plan.targets[target]
+        if attack is None:
+            entry["clean"] = _clean_accuracy(model, x, y, plan.batch_size)
+        else:
+            flags = robust_flags(model, x, y, plan.attacks[attack], seed=plan.config["seed"],
+                                 batch_size=plan.batch_size)
+            entry["robust"][attack] = float(flags.float().mean())
+        _save(out_dir, result)
+    _write_atomic(out_dir / TABLE, lambda tmp: Path(tmp).write_text(markdown_table(result)))
+    plot(result, out_dir / FIGURE)
+    return result
