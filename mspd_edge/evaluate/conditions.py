@@ -43,10 +43,12 @@ CONDITIONS = {
     "mspd-FBFB": Condition("protect", changes={"epochs": "FBFB"}),
     "mspd-N1": Condition("protect", changes={"n_samples": 1}),
     "mspd-N10": Condition("protect", changes={"n_samples": 10}),
+    # Diagnostic: ground-truth labels instead of the classifier's (what label errors cost).
+    "mspd-gt": Condition("protect", changes={"label_mode": "gt"}),
 }
 MAIN_CONDITIONS = ("none", "mspd", "reverted-white", "reverted-gray",
                    f"none+jpeg{JPEG_QUALITY}", f"mspd+jpeg{JPEG_QUALITY}")
-ABLATIONS = ("mspd-F", "mspd-B", "mspd-FBFB", "mspd-N1", "mspd-N10")
+ABLATIONS = ("mspd-F", "mspd-B", "mspd-FBFB", "mspd-N1", "mspd-N10", "mspd-gt")
 
 
 def check_conditions(names):

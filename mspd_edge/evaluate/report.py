@@ -24,7 +24,8 @@ LABEL_ROTATION = 15
 Y_TOP = 105                       # a little room above 100 % for the clean line
 
 _TITLES = {"none": "no defence", "mspd": "MSPD",
-           "reverted-white": "reverted (white-box)", "reverted-gray": "reverted (gray-box)"}
+           "reverted-white": "reverted (white-box)", "reverted-gray": "reverted (gray-box)",
+           "mspd-gt": "MSPD, true labels"}
 _JPEG = re.compile(r"^(.+)\+jpeg(\d+)$")
 _SAMPLES = re.compile(r"^mspd-N(\d+)$")
 _EPOCHS = re.compile(r"^mspd-([FB]+)$")
