@@ -107,7 +107,7 @@ def _attacks(options):
 def _evaluate(options):
     import torch
 
-    from .. import cli   # the protect command's backend registry (imported late: cli imports us)
+    from .. import cli  # the protect command's backend registry (imported late: cli imports us)
     from ..pipeline import Settings
     from ..zoo import load_model
     from .plan import GRAYBOX, build_plan, default_targets

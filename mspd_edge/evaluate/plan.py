@@ -60,6 +60,12 @@ def model_size_images(images, input_size):
     return np.rint(np.stack(out) * 255).astype(np.uint8)
 
 
+def _defence(backend, settings, backbone, classifier):
+    return {"backbone": backbone.info.name, "classifier": None if classifier is None else classifier.info.name,
+            "eps": settings.eps, "n_samples": settings.n_samples, "lr": settings.lr,
+            "epochs": settings.epochs, "label_mode": settings.label_mode, "backend": backend.name}
+
+
 def build_plan(data, n_images, backend, settings, backbone, classifier, target_names, attacks,
                conditions, graybox=None, allow_backbone_target=False, describe=None, **run_options):
     """A ``Plan``: ``backend`` protects (any pipeline backend, settings resolved); ``backbone`` and
@@ -68,15 +74,14 @@ def build_plan(data, n_images, backend, settings, backbone, classifier, target_n
     """
     dataset = load_labelled(data, limit=n_images, classes=backbone.info.classes)
     conditions = check_conditions(conditions)
-    needs_graybox = any(CONDITIONS[c].reverser == "graybox" for c in conditions if CONDITIONS[c].operation == "revert")
+    needs_graybox = any(CONDITIONS[c].operation == "revert" and CONDITIONS[c].reverser == "graybox"
+                        for c in conditions)
     if needs_graybox and graybox is None:
         raise PlanError("the gray-box reversion needs --graybox (a backbone of the same architecture, another seed)")
     graybox_model = _load(graybox, "gray-box backbone") if needs_graybox else None
     specs = {name: attack_spec(name, eps, steps, model_eps=settings.eps) for name, (eps, steps) in attacks.items()}
     config = {"data": str(data), "images": len(dataset.labels), "seed": settings.seed,
-              "defence": {"backbone": backbone.info.name, "classifier": None if classifier is None else classifier.info.name,
-                          "eps": settings.eps, "n_samples": settings.n_samples, "lr": settings.lr,
-                          "epochs": settings.epochs, "label_mode": settings.label_mode, "backend": backend.name},
+              "defence": _defence(backend, settings, backbone, classifier),
               "graybox": graybox,
               "targets": list(target_names), "attacks": {n: {"eps": s.eps, "steps": s.steps} for n, s in specs.items()},
               "conditions": list(conditions), **(describe or {})}

@@ -42,6 +42,20 @@ def finished_run(cifar10_dir, tmp_path_factory):
     return out, json.loads((out / "results.json").read_text())
 
 
+def test_json_layout_is_the_documented_one(finished_run):
+    """docs/evaluate.md documents these keys; a change here is a schema version change."""
+    _, result = finished_run
+    assert set(result) == {"schema", "config", "machine", "quality", "results", "cosine", "seconds"}
+    assert set(result["config"]) == {"data", "images", "seed", "defence", "graybox", "targets", "attacks",
+                                     "conditions"}
+    assert set(result["config"]["defence"]) == {"backbone", "classifier", "eps", "n_samples", "lr", "epochs",
+                                                "label_mode", "backend"}
+    assert set(result["config"]["attacks"]["pgd-linf"]) == {"eps", "steps"}
+    assert set(result["quality"]["mspd"]) == {"n", "linf", "l2", "ssim", "psnr", "label_accuracy"}
+    assert set(result["results"][TARGET]["none"]) == {"n", "clean", "robust"}
+    assert set(result["cosine"][TARGET]) == {"n", "mean", "std"}
+
+
 def test_every_target_and_condition_is_measured(finished_run):
     out, result = finished_run
     assert result["schema"] == SCHEMA

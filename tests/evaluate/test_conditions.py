@@ -4,8 +4,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from mspd_edge.evaluate.conditions import (ABLATIONS, CONDITIONS, MAIN_CONDITIONS, check_conditions, jpeg,
-                                           make_condition)
+from mspd_edge.evaluate.conditions import ABLATIONS, CONDITIONS, MAIN_CONDITIONS, check_conditions, jpeg, make_condition
 from mspd_edge.imaging import budget_levels
 from mspd_edge.pipeline import Settings
 
