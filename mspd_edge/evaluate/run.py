@@ -137,7 +137,7 @@ def _clean_accuracy(model, x, y, batch_size):
     with torch.no_grad():
         correct = [model(x[i:i + batch_size].to(device)).argmax(1).cpu() == y[i:i + batch_size]
                    for i in range(0, len(y), batch_size)]
-    return float(torch.cat(correct).float().mean())
+    return int(torch.cat(correct).sum()) / len(y)
 
 
 def _work(plan, result):
@@ -179,7 +179,7 @@ def run(plan, out_dir, overwrite=False):
         else:
             flags = robust_flags(model, x, y, plan.attacks[attack], seed=plan.config["seed"],
                                  batch_size=plan.batch_size)
-            entry["robust"][attack] = float(flags.float().mean())
+            entry["robust"][attack] = int(flags.sum()) / len(y)
         _save(out_dir, result)
     _write_atomic(out_dir / TABLE, lambda tmp: Path(tmp).write_text(markdown_table(result)))
     plot(result, out_dir / FIGURE)
