@@ -82,7 +82,7 @@ def robust_flags(model, x, y, spec, seed=0, batch_size=256):
     """True where the model classifies x correctly AND the attack fails. Only clean-correct
     images are attacked. Runs on the device of the model; flags come back on ``x``'s device."""
     device = next(model.parameters()).device
-    images, labels = x.to(device), y.to(device)
+    images, labels = x.to(device).contiguous(), y.to(device)   # AutoAttack needs contiguous gradients
     flags = _predict(model, images, batch_size) == labels
     attacked = flags.nonzero().squeeze(1)
     if len(attacked):

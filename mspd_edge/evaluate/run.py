@@ -129,7 +129,7 @@ def _quality(originals, images, labels, defence_labels):
 
 
 def _tensor(images):
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(255)
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(255).contiguous()
 
 
 def _clean_accuracy(model, x, y, batch_size):
