@@ -102,8 +102,14 @@ def test_stop_drains_every_accepted_frame():
 
 def test_stop_from_another_thread():
     stream = protect_stream(_live(10_000, 0.001), SlowBackend(0.005), Settings(n_samples=1, seed=0))
-    threading.Timer(0.3, stream.stop).start()
-    out = [f.index for f in stream]
+    first = threading.Event()   # stop once frames flow, however loaded the machine is
+    stopper = threading.Thread(target=lambda: (first.wait(timeout=30), stream.stop()))
+    stopper.start()
+    out = []
+    for frame in stream:
+        out.append(frame.index)
+        first.set()
+    stopper.join()
     assert 0 < len(out) < 10_000 and out == list(range(len(out)))
 
 
