@@ -2,8 +2,9 @@
 
     python scripts/evaluate_embedded.py [NAME ...] [--data ../shared/data/cifar10] [--images 10000]
 
-PGD: L-inf 8/255, step 2/255, random start. Writes the numbers into each manifest
-(mspd_edge/weights/<name>.json, key "test") and the table to docs/models.md.
+PGD: L-inf 8/255, step 2/255, random start (the label classifier: clean only). Writes the
+numbers into each manifest (mspd_edge/weights/<name>.json, key "test") and the table to
+docs/models.md.
 """
 import argparse
 import json
@@ -18,6 +19,9 @@ from mspd_edge.zoo import load_model
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "mspd_edge" / "weights"
 TABLE = Path(__file__).resolve().parents[1] / "docs" / "models.md"
+ATTACKS = (("clean", 0), ("pgd10", 10), ("pgd20", 20))
+CLEAN_ONLY = ATTACKS[:1]
+CLEAN_ONLY_ROLES = ("classifier",)   # picks labels only: trained for clean accuracy, never attacked
 
 
 def evaluate(name, images, labels, log):
@@ -25,13 +29,18 @@ def evaluate(name, images, labels, log):
     manifest_path = WEIGHTS / f"{name}.json"
     manifest = json.loads(manifest_path.read_text())
     row = {"images": len(labels)}
-    for key, steps in (("clean", 0), ("pgd10", 10), ("pgd20", 20)):
+    attacks = CLEAN_ONLY if manifest["role"] in CLEAN_ONLY_ROLES else ATTACKS
+    for key, steps in attacks:
         t0 = time.time()
         row[key] = accuracy(model, images, labels, eps=manifest["eps"], steps=steps)
         log(f"{name}: {key} {row[key]:.4f} ({time.time() - t0:.0f} s)")
     manifest["test"] = row
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
+
+
+def _percent(value):
+    return "–" if value is None else f"{100 * value:.2f}"
 
 
 def write_table(manifests):
@@ -42,8 +51,8 @@ def write_table(manifests):
         params = sum(v.numel() for v in load_model(m["name"]).state_dict().values())
         lines.append(f"| {m['name']} | {m['role']} | {m['arch']} {m['arch_kwargs'].get('base_width', '')} | "
                      f"{params / 1e6:.2f}M | {m['recipe']['recipe']} | {m['best_epoch']}/{m['recipe']['epochs']} | "
-                     f"{m['train_seconds'] / 60:.0f} min | {100 * t['clean']:.2f} | {100 * t['pgd10']:.2f} | "
-                     f"{100 * t['pgd20']:.2f} |")
+                     f"{m['train_seconds'] / 60:.0f} min | {100 * t['clean']:.2f} | {_percent(t.get('pgd10'))} | "
+                     f"{_percent(t.get('pgd20'))} |")
     n = manifests[0]["test"]["images"]
     header = (f"# Embedded models\n\nCIFAR-10 test split, first {n} images; PGD L-inf 8/255, step 2/255, "
               "random start (scripts/evaluate_embedded.py).\n\n")

@@ -82,7 +82,7 @@ def robust_flags(model, x, y, spec, seed=0, batch_size=256):
     """True where the model classifies x correctly AND the attack fails. Only clean-correct
     images are attacked. Runs on the device of the model; flags come back on ``x``'s device."""
     device = next(model.parameters()).device
-    images, labels = x.to(device), y.to(device)
+    images, labels = x.to(device).contiguous(), y.to(device)   # AutoAttack's checks .view() gradients
     flags = _predict(model, images, batch_size) == labels
     attacked = flags.nonzero().squeeze(1)
     if len(attacked):
@@ -104,7 +104,6 @@ def _run_autoattack(model, x, y, spec, seed, batch_size):
         from pyautoattack import AutoAttack
     except ImportError as e:
         raise ImportError(f"attack {spec.name!r} needs pyautoattack: {AUTOATTACK_INSTALL_HINT}") from e
-    model = _ContiguousInputGrads(model).eval()
     if spec.name == "square":
         adversary = AutoAttack(model, eps=spec.eps, norm=spec.norm, version="custom",
                                attacks=["square"], seed=seed, device=x.device)
@@ -121,30 +120,6 @@ def _run_autoattack(model, x, y, spec, seed, batch_size):
     finally:
         logger.setLevel(level)
     return y_adv == y
-
-
-class _ContiguousGrad(torch.autograd.Function):
-    """Identity whose backward makes the gradient contiguous."""
-
-    @staticmethod
-    def forward(ctx, x):
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad.contiguous()
-
-
-class _ContiguousInputGrads(torch.nn.Module):
-    """``model`` for pyautoattack, which reshapes input gradients with ``.view``: a convolution's
-    backward may hand them back channels-last (seen on CPU with the PreActResNet target)."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x):
-        return self.model(_ContiguousGrad.apply(x))
 
 
 @torch.no_grad()
