@@ -6,10 +6,9 @@ condition). ``results.json`` is rewritten atomically after every measurement, so
 interrupted run resumes where it stopped; a folder made with other settings is refused
 unless ``overwrite``.
 """
+import io
 import json
-import os
 import platform
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ import torch
 from tqdm import tqdm
 
 from .. import metrics
+from ..io import write_atomic
 from .attacks import robust_flags
 from .conditions import CONDITIONS, make_condition
 from .cosine import gradient_cosine
@@ -54,18 +54,6 @@ class Plan:
 def machine():
     """A one-line description of this machine for the report."""
     return f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
-
-
-def _write_atomic(path, write):
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _load_result(out_dir, config, overwrite):
@@ -104,15 +92,15 @@ def _condition_images(plan, name, cache, out_dir, result):
     result["seconds"][name] = round(time.perf_counter() - start, 2)
     if name != "none":
         result["quality"][name] = _quality(plan.images, images, plan.labels, defence_labels)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(path, lambda tmp: _save_images(tmp, images))
+    write_atomic(path, _npz_bytes(images))
     cache[name] = images
     return images
 
 
-def _save_images(path, images):
-    with open(path, "wb") as f:
-        np.savez_compressed(f, images=images)
+def _npz_bytes(images):
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, images=images)
+    return buffer.getvalue()
 
 
 def _quality(originals, images, labels, defence_labels):
@@ -152,7 +140,7 @@ def _work(plan, result):
 
 
 def _save(out_dir, result):
-    _write_atomic(out_dir / RESULTS, lambda tmp: Path(tmp).write_text(json.dumps(result, indent=2) + "\n"))
+    write_atomic(out_dir / RESULTS, (json.dumps(result, indent=2) + "\n").encode())
 
 
 def run(plan, out_dir, overwrite=False):
@@ -181,6 +169,6 @@ def run(plan, out_dir, overwrite=False):
                                  batch_size=plan.batch_size)
             entry["robust"][attack] = int(flags.sum()) / len(y)
         _save(out_dir, result)
-    _write_atomic(out_dir / TABLE, lambda tmp: Path(tmp).write_text(markdown_table(result)))
+    write_atomic(out_dir / TABLE, markdown_table(result).encode())
     plot(result, out_dir / FIGURE)
     return result
