@@ -90,11 +90,10 @@ def idle_latency(video, backend, settings, outdir, count):
 
 
 def build_backend(args):
-    from mspd_edge import cli
+    from mspd_edge.backends import BackendOptions, build_backend as build
 
-    models = cli.BACKENDS[args.backend](args.backbone, args.classifier, args.device,
-                                        args.labels == "classifier")
-    return models
+    options = BackendOptions(backbone=args.backbone, classifier=args.classifier, device=args.device)
+    return build(args.backend, options, need_classifier=args.labels == "classifier")
 
 
 def main(argv=None):

@@ -85,16 +85,19 @@ def fake_backend():
 
 @pytest.fixture
 def fake_cli(monkeypatch):
-    """Make ``mspd-edge --backend torch`` use :class:`FakeBackend`; returns the backend."""
-    from mspd_edge import cli
+    """Make ``--backend torch`` (every command) use :class:`FakeBackend`; returns the backend."""
+    from dataclasses import replace
+
+    from mspd_edge.backends import BACKENDS, Models, get_backend
 
     backend = FakeBackend()
 
-    def models(backbone, classifier, device, need_classifier):
-        return cli.Models(backend, fake_info("fake-backbone"),
-                          fake_info("fake-classifier") if need_classifier else None)
+    def models(options, need_classifier):
+        return Models(backend, fake_info("fake-backbone"),
+                      fake_info("fake-classifier") if need_classifier else None)
 
-    monkeypatch.setitem(cli.BACKENDS, "torch", models)
+    fake = replace(get_backend("torch"), build=models, check=lambda options: None)
+    monkeypatch.setitem(BACKENDS, "torch", fake)
     return backend
 
 

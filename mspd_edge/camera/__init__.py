@@ -11,7 +11,7 @@ Python API for apps::
 
 ``backend`` is any backend of the pipeline's protocol (``mspd_edge.pipeline``), e.g.
 ``mspd_edge.torch_backend.TorchBackend(backbone, classifier)``. The command line is
-``mspd-edge camera`` (:mod:`mspd_edge.camera.command`); see docs/camera.md.
+``mspd-edge camera`` (:mod:`mspd_edge.cli.camera`); see docs/camera.md.
 """
 from .sinks import PngFolderSink, SinkError, VideoSink, WindowSink
 from .sources import Frame, SourceError, jetson_csi_pipeline, open_source

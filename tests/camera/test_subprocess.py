@@ -1,4 +1,4 @@
-"""``python -m mspd_edge.camera`` in a subprocess: end to end with the embedded default models,
+"""``python -m mspd_edge.cli camera`` in a subprocess: end to end with the embedded default models,
 and Ctrl-C (SIGINT) midway: the frames already captured are written, each one complete.
 
 The SIGINT tests run twice: with a tiny random zoo model (always) and with the embedded
@@ -22,7 +22,7 @@ QUIET = ["--stats-interval", "0"]
 
 def camera(*args, stderr):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}   # keep it light on a shared machine
-    return subprocess.Popen([sys.executable, "-m", "mspd_edge.camera", *map(str, args)], cwd=REPO,
+    return subprocess.Popen([sys.executable, "-m", "mspd_edge.cli", "camera", *map(str, args)], cwd=REPO,
                             env=env, stdout=subprocess.DEVNULL, stderr=stderr)
 
 

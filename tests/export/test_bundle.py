@@ -8,7 +8,7 @@ import torch
 from click.testing import CliRunner
 
 from mspd_edge.export.bundle import check_bundle, export_bundle, read_manifest
-from mspd_edge.export.commands import _paired_classifier, check_command, export_command
+from mspd_edge.cli.export import _paired_classifier, check_command, export_command
 from mspd_edge.digest import sha256_file
 from mspd_edge.export.onnxutil import ExportError
 from mspd_edge.zoo.registry import build

@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from mspd_edge import cli
+from mspd_edge.backends import exports as backend_exports
 from mspd_edge.runtime.runners import available_providers
 from mspd_edge.runtime.trt import trt_available
 
@@ -47,7 +48,7 @@ def test_protect_ort_matches_torch(photos, tiny_bundle, tiny_zoo, tmp_path):
 
 def test_runtime_option_errors(photos, tiny_bundle, tmp_path):
     result = invoke("protect", photos, "-o", tmp_path, "--model-dir", tiny_bundle)
-    assert result.exit_code == 2 and "go with --backend ort or trt" in result.output
+    assert result.exit_code == 2 and "--model-dir goes with --backend ort or trt" in result.output
     if "cuda" not in available_providers():
         result = invoke("protect", photos, "-o", tmp_path, "--backend", "ort", "--provider", "cuda",
                         "--model-dir", tiny_bundle)
@@ -73,7 +74,7 @@ def test_export_is_made_once_and_cached(photos, tiny_zoo, tmp_path, monkeypatch)
     def no_export(*a, **k):
         raise AssertionError("exported again")
 
-    monkeypatch.setattr(cli, "_make_export", no_export)
+    monkeypatch.setattr(backend_exports, "make_export", no_export)
     again = invoke(*args, "--labels", "couple")     # the cached pair serves every label mode
     assert again.exit_code == 0, again.output
     assert "exporting" not in again.stderr

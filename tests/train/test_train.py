@@ -6,7 +6,7 @@ import torch
 from click.testing import CliRunner
 
 from mspd_edge.train import TrainConfig, train
-from mspd_edge.train.command import train_command
+from mspd_edge.cli.train import train_command
 from mspd_edge.train.loop import _lr_at
 
 TINY = {"arch_kwargs": {"base_width": 4}, "epochs": 1, "limit": 256, "holdout": 128,

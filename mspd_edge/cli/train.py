@@ -3,7 +3,7 @@ import json
 
 import click
 
-from .config import RECIPE_NAMES, SCHEDULES, TrainConfig
+from ..train.config import RECIPE_NAMES, SCHEDULES, TrainConfig
 
 
 def _parse_kwargs(ctx, param, value):
@@ -34,7 +34,7 @@ def _parse_kwargs(ctx, param, value):
 @click.option("--no-resume", is_flag=True, help="Start over even if OUT/last.pt exists.")
 def train_command(eps, alpha, no_resume, **options):
     """Train a model (standard, FGSM-RS or Fast-BAT); resumable, reports clean and PGD-10 accuracy."""
-    from .loop import train
+    from ..train.loop import train
 
     cfg = TrainConfig(eps=eps / 255, alpha=alpha / 255, **options)
     report = train(cfg, resume=not no_resume, log=lambda line: click.echo(line, err=True))

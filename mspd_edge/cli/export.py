@@ -9,12 +9,7 @@ from pathlib import Path
 
 import click
 
-EXIT_FAILED = 1
-
-
-def _fail(message):
-    click.echo(f"error: {message}", err=True)
-    click.get_current_context().exit(EXIT_FAILED)
+from .common import fail as _fail
 
 
 def _load_zoo(ref, option, checkpoint=None):
@@ -75,7 +70,7 @@ def export_command(model_ref, checkpoint, onnx_path, classifier_ref, no_classifi
     Batch dimensions are dynamic. Every graph is checked against TensorRT 10's ONNX operator
     table; problems are printed (the graphs are still written: ONNX Runtime runs them).
     """
-    from .onnxutil import ExportError
+    from ..export.onnxutil import ExportError
 
     if (model_ref is None) == (onnx_path is None):
         raise click.UsageError("give exactly one of --model and --onnx")
@@ -111,7 +106,7 @@ def export_command(model_ref, checkpoint, onnx_path, classifier_ref, no_classifi
                                "--classifier or --no-classifier)")
             raise
 
-    from .bundle import export_bundle
+    from ..export.bundle import export_bundle
 
     try:
         manifest = export_bundle(backbone, outdir, classifier=classifier, classes=class_names,
@@ -143,8 +138,8 @@ def check_command(path, as_json):
     operator table (TensorRT 10), onnx.checker, strict shape inference, and the sha256 recorded
     in the manifest. Exit status 0 when every graph passes, 1 otherwise.
     """
-    from .bundle import check_bundle, check_file
-    from .onnxutil import ExportError
+    from ..export.bundle import check_bundle, check_file
+    from ..export.onnxutil import ExportError
 
     if path.is_dir():
         try:

@@ -1,9 +1,10 @@
-"""``mspd-edge evaluate``: the paper's protocol on labelled images (a thin layer over ``run``)."""
+"""``mspd-edge evaluate``: the paper's protocol on labelled images (a thin layer over
+``mspd_edge.evaluate.run``)."""
 from pathlib import Path
 
 import click
 
-from .. import defaults
+from .args import backend_args, backend_options, build_models, cascade_args, settings_from
 
 ATTACK_NAMES = ("pgd-linf", "pgd-l2", "autoattack", "square")   # mirrors attacks.ATTACKS (no torch here)
 DEFAULT_ATTACKS = "pgd-linf,pgd-l2"
@@ -50,21 +51,10 @@ def _check_attacks(ctx, param, value):
               help="Comma list of conditions or groups (main, ablations, all); see docs/evaluate.md.")
 @click.option("--graybox", help="Gray-box reverser: a backbone of the same architecture, another "
                                 "seed.  [default: cifar10-backbone-graybox]")
-@click.option("--backbone", default=defaults.BACKBONE, show_default=True, help="Defence backbone.")
-@click.option("--classifier", help="Label classifier.  [default: the backbone's pair]")
 @click.option("--labels", type=click.Choice(EVAL_LABELS), default="classifier", show_default=True,
               help="Defence labels: the classifier's, the backbone's (couple) or the ground truth.")
-@click.option("--eps", type=click.FloatRange(0, 255, min_open=True),
-              help="Defence budget in 1/255 units.  [default: the backbone's]")
-@click.option("--n-samples", type=click.IntRange(min=1), default=defaults.N_SAMPLES, show_default=True)
-@click.option("--lr", type=click.FloatRange(0, min_open=True), default=defaults.LR, show_default=True)
-@click.option("--epochs", default=defaults.EPOCHS, show_default=True, help="Defence epoch sequence.")
-@click.option("--seed", type=click.IntRange(min=0), default=DEFAULT_SEED, show_default=True,
-              help="Seed of the defence noise and of the attacks.")
-@click.option("--backend", default="torch", show_default=True,
-              help="Implementation of the defence cascade (one of the protect command's backends).")
-@click.option("--device", type=click.Choice(("cpu", "cuda")), default="cpu", show_default=True)
-@click.option("--threads", type=click.IntRange(min=1), help="Torch threads.  [default: torch's]")
+@cascade_args(seed_default=DEFAULT_SEED)
+@backend_args()
 @click.option("--overwrite", is_flag=True, help="Start over in a run folder made with other settings.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def evaluate_command(**options):
@@ -75,10 +65,10 @@ def evaluate_command(**options):
     the image it is given with the budget relative to it. Also image quality (L-inf, L2,
     SSIM, PSNR) and the backbone-target gradient cosine. Exit status 2 for bad options or data.
     """
+    from ..evaluate.datasets import DatasetError
+    from ..evaluate.plan import PlanError
+    from ..evaluate.run import ResumeError
     from ..labels import LabelError
-    from .datasets import DatasetError
-    from .plan import PlanError
-    from .run import ResumeError
 
     try:
         result, out = _evaluate(options)
@@ -89,7 +79,7 @@ def evaluate_command(**options):
 
 
 def _conditions(value):
-    from .conditions import ABLATIONS, CONDITIONS, MAIN_CONDITIONS
+    from ..evaluate.conditions import ABLATIONS, CONDITIONS, MAIN_CONDITIONS
 
     groups = {"main": MAIN_CONDITIONS, "ablations": ABLATIONS, "all": tuple(CONDITIONS)}
     names = []
@@ -107,22 +97,19 @@ def _attacks(options):
 def _evaluate(options):
     import torch
 
-    from .. import cli  # the protect command's backend registry (imported late: cli imports us)
-    from ..pipeline import Settings
+    from ..backends.exports import load_checked
+    from ..evaluate.plan import GRAYBOX, build_plan, default_targets
+    from ..evaluate.run import run
     from ..zoo import load_model
-    from .plan import GRAYBOX, build_plan, default_targets
-    from .run import run
 
     if options["threads"]:
         torch.set_num_threads(options["threads"])
     need_classifier = options["labels"] == "classifier"
-    models = cli._build_models(options["backend"], {**options, "model_dir": None, "provider": None},
-                               need_classifier)
-    backbone = load_model(options["backbone"]).to(options["device"])
-    classifier = load_model(options["classifier"] or backbone.info.pair) if need_classifier else None
-    settings = Settings(eps=None if options["eps"] is None else options["eps"] / 255,
-                        n_samples=options["n_samples"], lr=options["lr"], epochs=options["epochs"],
-                        seed=options["seed"], label_mode=options["labels"])
+    models = build_models(options["backend"], backend_options(options), need_classifier)
+    backbone = load_checked(load_model, options["backbone"], "--backbone").to(options["device"])
+    classifier = (load_checked(load_model, options["classifier"] or backbone.info.pair, "--classifier")
+                  if need_classifier else None)
+    settings = settings_from(options, options["labels"])
     try:
         settings = settings.resolved(models.backend)
     except ValueError as exc:

@@ -1,0 +1,102 @@
+"""The export bundle a runtime backend runs: ``--model-dir``, else the models' cached export.
+
+The cache (:mod:`mspd_edge.runtime.exports`) is keyed by the models' weights; finding an export
+there needs no torch, making one does (``mspd_edge.export``, once per model pair and weights).
+"""
+import os
+import shutil
+import sys
+
+from .registry import BackendError
+
+EXPORT_INSTALL = "pip install 'mspd-edge[torch,export]'"
+
+
+def load_checked(load_model, name, option):
+    """``load_model(name)``, with a bad name or checkpoint as a :class:`BackendError`."""
+    try:
+        return load_model(name)
+    except (ValueError, KeyError, OSError, RuntimeError, EOFError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BackendError(f"{name}: {reason}", option) from None
+
+
+def runtime_bundle(options, need_classifier):
+    """The :class:`~mspd_edge.runtime.bundle.Bundle` for ``options`` (made once when missing)."""
+    from ..runtime.bundle import Bundle, BundleError
+
+    folder = options.model_dir
+    if folder is None:
+        folder = cached_export(options.backbone, options.classifier, need_classifier)
+    try:
+        bundle = Bundle(folder)
+    except BundleError as exc:
+        raise BackendError(str(exc), "--model-dir") from None
+    if need_classifier and not bundle.has("classifier"):
+        raise BackendError(f"{folder} has no classifier graph: use --labels couple (or a "
+                           "ground-truth label mode), or export with a classifier", "--model-dir")
+    return bundle
+
+
+def cached_export(backbone, classifier, need_classifier):
+    """The cached export folder of the models, made in this process when missing.
+
+    The backbone's paired classifier is exported with it whenever it is known, so one export
+    serves every label mode.
+    """
+    from ..runtime import exports
+
+    pair = classifier or exports.paired_classifier(backbone)
+    for candidate in ((backbone, pair), (backbone, None)) if pair else ((backbone, None),):
+        folder = exports.export_dir(*candidate)
+        if exports.is_complete(folder) and (candidate[1] or not need_classifier):
+            return folder
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        where = exports.export_dir(backbone, pair) or "the cache"
+        raise BackendError(
+            f"no export of {backbone} is cached in {where} and making one needs torch "
+            f"({EXPORT_INSTALL}): run `mspd-edge export` on a machine with torch and pass its "
+            "folder as --model-dir", "--model-dir") from None
+    return make_export(backbone, classifier, need_classifier)
+
+
+def make_export(backbone, classifier, need_classifier):
+    """Export the models into the cache (atomically: a partial folder is renamed when done)."""
+    from ..export import ExportError, export_bundle
+    from ..runtime import exports
+    from ..zoo import load_model
+
+    back = load_checked(load_model, backbone, "--backbone")
+    classifier = classifier or back.info.pair
+    if need_classifier and classifier is None:
+        raise BackendError(f"backbone {back.info.name} has no paired classifier: pass "
+                           "--classifier, or use --labels couple", "--classifier")
+    cls = None
+    if classifier:
+        try:
+            cls = load_checked(load_model, classifier, "--classifier")
+        except BackendError:
+            if need_classifier:
+                raise
+            classifier = None   # the pair is not at hand; --labels couple needs none
+    folder = exports.export_dir(backbone, classifier)
+    if folder is None:
+        raise BackendError(f"cannot locate the weights files of {backbone} to key an export "
+                           "cache: run `mspd-edge export` and pass the folder as --model-dir",
+                           "--model-dir")
+    if exports.is_complete(folder):
+        return folder
+    print(f"note: exporting {backbone}{' + ' + classifier if classifier else ''} to ONNX in "
+          f"{folder} (once)", file=sys.stderr)
+    partial = folder.with_name(f".{folder.name}.{os.getpid()}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        export_bundle(back, partial, classifier=cls)
+    except ExportError as exc:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise BackendError(f"cannot export {backbone}: {exc}", "--backbone") from None
+    shutil.rmtree(folder, ignore_errors=True)   # an incomplete earlier attempt
+    os.replace(partial, folder)
+    return folder

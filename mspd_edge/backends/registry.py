@@ -1,0 +1,115 @@
+"""The backend registry: name -> :class:`BackendSpec` (how to build it, what it needs, and
+whether it can run here), :class:`BackendOptions` (what every backend is built from) and
+:func:`build_backend`. Builders register with :func:`register_backend`."""
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+from .. import defaults
+
+DEVICES = ("cpu", "cuda")
+PROVIDERS = ("cpu", "cuda", "tensorrt")   # ONNX Runtime execution providers (backend "ort")
+ROUTES = ("auto", "step", "grad")          # how a runtime backend takes one SmoothStep
+
+
+class BackendError(ValueError):
+    """A backend cannot be built with these options: the message is one line for the user.
+
+    ``option``: the command-line option at fault (``--backend``, ``--device``, ...), or None.
+    """
+
+    def __init__(self, message, option=None):
+        super().__init__(message)
+        self.option = option
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """What every backend is built from (the shared options of the commands)."""
+
+    backbone: str = defaults.BACKBONE
+    classifier: str | None = None
+    device: str = "cpu"
+    model_dir: Path | None = None
+    provider: str | None = None
+    precision: str = "fp32"
+    threads: int | None = None
+    route: str = "auto"
+    copies_per_call: int | None = None
+
+    def but(self, **changes):
+        """A copy with ``changes``."""
+        return replace(self, **changes)
+
+
+@dataclass
+class Models:
+    """A ready backend and the metadata (``ModelInfo``-like) of the models behind it."""
+
+    backend: object
+    backbone: object
+    classifier: object | None
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """One registered backend.
+
+    ``build(options, need_classifier) -> Models``; ``check(options) -> str | None`` says why it
+    cannot run here (None: it can); ``requires``: the Python modules it imports; ``runtime``:
+    it runs exported graphs (``--model-dir``) rather than PyTorch models.
+    """
+
+    name: str
+    summary: str
+    build: Callable
+    check: Callable
+    requires: tuple = ()
+    runtime: bool = False
+    options: tuple = field(default=())   # options that only this backend takes
+
+
+BACKENDS: dict[str, BackendSpec] = {}
+
+
+def register_backend(name, *, summary, check, requires=(), runtime=False, options=()):
+    """Decorator: register ``build(options, need_classifier) -> Models`` as backend ``name``."""
+    def decorate(build):
+        BACKENDS[name] = BackendSpec(name, summary, build, check, tuple(requires), runtime, tuple(options))
+        return build
+    return decorate
+
+
+def backend_names():
+    """The registered backend names, sorted."""
+    return sorted(BACKENDS)
+
+
+def get_backend(name):
+    """The :class:`BackendSpec` of ``name``; :class:`BackendError` naming the choices otherwise."""
+    if name not in BACKENDS:
+        raise BackendError(f"unknown backend {name!r}: use one of {', '.join(sorted(BACKENDS))}",
+                           "--backend")
+    return BACKENDS[name]
+
+
+def unavailable_reason(name, options=BackendOptions()):
+    """Why backend ``name`` cannot run here with ``options`` (one line), or None when it can."""
+    spec = get_backend(name)
+    if options.device not in DEVICES:
+        return f"unknown device {options.device!r}: use one of {', '.join(DEVICES)}"
+    if options.route not in ROUTES:
+        return f"unknown route {options.route!r}: use one of {', '.join(ROUTES)}"
+    for opt, value in (("--model-dir", options.model_dir), ("--provider", options.provider)):
+        if value is not None and opt not in spec.options:
+            takers = " or ".join(n for n, s in sorted(BACKENDS.items()) if opt in s.options)
+            return f"{opt} goes with --backend {takers}"
+    return spec.check(options)
+
+
+def build_backend(name, options=BackendOptions(), *, need_classifier=True):
+    """Build backend ``name``: a :class:`Models`; :class:`BackendError` when it cannot run here."""
+    why = unavailable_reason(name, options)
+    if why is not None:
+        raise BackendError(f"--backend {name}: {why}", "--backend")
+    return get_backend(name).build(options, need_classifier)

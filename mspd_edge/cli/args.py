@@ -1,0 +1,115 @@
+"""Reusable argument groups (as in Polygraphy's ``tools/args``): each is a decorator adding its
+options to a command, and a function turning the parsed values into library objects.
+
+* :func:`backend_args` -> :func:`backend_options` / :func:`build_models` (``mspd_edge.backends``);
+* :func:`cascade_args` -> :func:`settings_from` (``mspd_edge.pipeline.Settings``).
+"""
+from pathlib import Path
+
+import click
+
+from .. import defaults
+from ..backends import DEVICES, PROVIDERS, BackendError, BackendOptions, backend_names, build_backend
+from ..pipeline import Settings, check_epochs
+from .common import OneLineUsageError
+
+BACKEND_KEYS = ("backend", "backbone", "classifier", "device", "model_dir", "provider", "threads")
+
+
+def apply(options):
+    """A decorator applying click ``options`` in the order listed."""
+    def decorate(function):
+        for option in reversed(options):
+            function = option(function)
+        return function
+    return decorate
+
+
+def backend_args(*, backend=True, threads=True):
+    """``--backend --backbone --classifier --device --model-dir --provider [--threads]``."""
+    options = [
+        click.option("--backbone", default=defaults.BACKBONE, show_default=True,
+                     help="Backbone whose gradients protect: a zoo name or a checkpoint file."),
+        click.option("--classifier", help="Label classifier (--labels classifier): a zoo name or a "
+                                          "checkpoint file.  [default: the backbone's pair]"),
+        click.option("--device", type=click.Choice(DEVICES), default=DEVICES[0], show_default=True,
+                     help="Where the models run (and ONNX Runtime's default provider)."),
+        click.option("--model-dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
+                     help="Export folder (`mspd-edge export`) for the runtime backends (ort, trt).  "
+                          "[default: the models' export in ~/.cache/mspd-edge/exports (or "
+                          "$MSPD_EDGE_CACHE), made once, which needs torch]"),
+        click.option("--provider", type=click.Choice(PROVIDERS),
+                     help="ONNX Runtime execution provider for --backend ort.  [default: cuda "
+                          "with --device cuda, else cpu]"),
+    ]
+    if backend:
+        options.insert(0, click.option(
+            "--backend", default="torch", show_default=True, metavar="|".join(backend_names()),
+            help="Implementation of the cascade: the PyTorch reference, ONNX Runtime or TensorRT "
+                 "(ort and trt never import torch)."))
+    if threads:
+        options.append(click.option("--threads", type=click.IntRange(min=1),
+                                    help="CPU threads of the backend.  [default: the engine's]"))
+    return apply(options)
+
+
+def backend_options(options, **overrides):
+    """The :class:`BackendOptions` of parsed ``options`` (keys absent from a command: defaults)."""
+    fields = {key: options[key] for key in BACKEND_KEYS[1:] if key in options}
+    return BackendOptions(**{**fields, **overrides})
+
+
+def build_models(name, options, need_classifier):
+    """:func:`mspd_edge.backends.build_backend`, a :class:`BackendError` as a one-line exit 2."""
+    try:
+        return build_backend(name, options, need_classifier=need_classifier)
+    except BackendError as exc:
+        raise OneLineUsageError(str(exc)) from None
+
+
+def usage_error(exc):
+    """A library :class:`BackendError` (or ValueError) as the one-line usage error."""
+    return OneLineUsageError(str(exc))
+
+
+def _check_epochs(ctx, param, value):
+    try:
+        return check_epochs(value)
+    except ValueError:
+        raise click.BadParameter("a non-empty string of F and B, e.g. FB") from None
+
+
+def cascade_args(*, seed_default=None, lr=True):
+    """``--eps --n-samples [--lr] --epochs --seed``: the cascade's settings (MCGS.md)."""
+    seed_help = "Noise seed." + ("  [default: a fresh one, printed and in the report]"
+                                 if seed_default is None else "")
+    options = [
+        click.option("--eps", type=click.FloatRange(0, 255, min_open=True),
+                     help="L-inf budget in 1/255 units.  [default: the backbone's, 8 for CIFAR-10]"),
+        click.option("--n-samples", type=click.IntRange(min=1), default=defaults.N_SAMPLES,
+                     show_default=True, help="Noisy copies per smoothing step."),
+        click.option("--epochs", default=defaults.EPOCHS, show_default=True, callback=_check_epochs,
+                     help="Epoch sequence, F forward and B backward."),
+        click.option("--seed", type=click.IntRange(min=0), default=seed_default,
+                     show_default=seed_default is not None, help=seed_help),
+    ]
+    if lr:
+        options.insert(2, click.option("--lr", type=click.FloatRange(0, min_open=True),
+                                       default=defaults.LR, show_default=True,
+                                       help="Epoch learning rate."))
+    return apply(options)
+
+
+def settings_from(options, label_mode, batch_size=None):
+    """The :class:`Settings` of parsed cascade options (eps given in 1/255 units)."""
+    eps = options.get("eps")
+    return Settings(eps=None if eps is None else eps / 255, n_samples=options["n_samples"],
+                    lr=options.get("lr", defaults.LR), epochs=options["epochs"],
+                    seed=options["seed"], label_mode=label_mode, batch_size=batch_size)
+
+
+def check_classes(models):
+    """Refuse a classifier whose classes differ from the backbone's."""
+    if models.classifier is not None and tuple(models.classifier.classes) != tuple(models.backbone.classes):
+        raise OneLineUsageError(f"classifier {models.classifier.name} and backbone "
+                                f"{models.backbone.name} have different classes")

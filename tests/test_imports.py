@@ -1,0 +1,100 @@
+"""The package's import graph: no circle, and nothing outside ``mspd_edge.cli`` imports the CLI.
+
+Every ``import`` statement counts, at module level or inside a function (a lazy import still
+ties two modules together). ``from pkg import name`` is an edge to ``pkg.name`` when that is a
+module, else to ``pkg``.
+"""
+import ast
+import importlib.util
+import pkgutil
+
+import mspd_edge
+
+CLI = "mspd_edge.cli"
+MAPPED = ("mspd_edge.export", "mspd_edge.runtime", "mspd_edge.calibration")   # other folders (pyproject)
+
+
+def _modules():
+    found = {"mspd_edge": mspd_edge.__file__}
+    for package in ("mspd_edge", *MAPPED):
+        spec = importlib.util.find_spec(package)
+        found[package] = spec.origin
+        for info in pkgutil.walk_packages(spec.submodule_search_locations, package + "."):
+            found[info.name] = importlib.util.find_spec(info.name).origin
+    return found
+
+
+def _resolve(module, is_package, node):
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    base = module if is_package else module.rpartition(".")[0]
+    for _ in range(node.level - 1):
+        base = base.rpartition(".")[0]
+    target = (f"{base}.{node.module}" if base else node.module) if node.module else base
+    if node.level == 0:
+        target = node.module
+    return [f"{target}.{alias.name}" for alias in node.names] + [target]
+
+
+def _graph():
+    modules = _modules()
+    graph = {}
+    for name, path in modules.items():
+        tree = ast.parse(open(path, encoding="utf-8").read())
+        is_package = path.endswith("__init__.py")
+        edges = set()
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                candidates = _resolve(name, is_package, node)
+                if isinstance(node, ast.ImportFrom):   # pkg.name if a module, else pkg
+                    named = [c for c in candidates[:-1] if c in modules]
+                    candidates = named or candidates[-1:]
+                edges.update(c for c in candidates if c in modules and c != name)
+        graph[name] = edges
+    return graph
+
+
+def _cycle(graph):
+    state, stack = {}, []
+
+    def visit(node):
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "open":
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        state[node] = "done"
+        stack.pop()
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+def test_the_import_graph_has_no_circle():
+    cycle = _cycle(_graph())
+    assert cycle is None, " -> ".join(cycle)
+
+
+def test_no_module_outside_the_cli_imports_it():
+    graph = _graph()
+    importers = sorted(name for name, edges in graph.items()
+                       if not (name == CLI or name.startswith(CLI + "."))
+                       and any(e == CLI or e.startswith(CLI + ".") for e in edges))
+    assert importers == []
+
+
+def test_the_walk_sees_lazy_imports():
+    """A function-level import counts (the guard above would miss the old cli <-> camera circle)."""
+    edges = _graph()["mspd_edge.backends.builders"]
+    assert "mspd_edge.torch_backend" in edges and "mspd_edge.runtime.cascade" in edges
+
+
+def test_no_cli_module_is_long():
+    lengths = {name: sum(1 for _ in open(path, encoding="utf-8"))
+               for name, path in _modules().items() if name.startswith(CLI)}
+    assert max(lengths.values()) <= 250, lengths
