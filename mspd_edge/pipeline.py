@@ -11,7 +11,7 @@ import numpy as np
 
 from . import defaults
 from .imaging import from_model_output, to_model_input
-from .noise import batch_noise, fresh_seed
+from .noise import batch_noise, fresh_seed, image_key
 
 MAX_COPY_VALUES = 20 * 16 * 3 * 32 * 32   # N*B*C*H*W per backbone pass: 16 CIFAR images at N=20
 
@@ -62,18 +62,19 @@ def _labels_for(backend, x, settings, given):
     return backend.predict(x, "classifier" if settings.label_mode == "classifier" else "backbone")
 
 
-def protect_batch(images, indices, backend, settings, labels=None, reverse=False):
-    """``[(protected uint8 image, label)]`` for uint8 ``images`` at job positions ``indices``.
+def protect_batch(images, backend, settings, labels=None, reverse=False):
+    """``[(protected uint8 image, label)]`` for uint8 ``images``.
 
-    The job position of an image picks its noise stream (``image_seed``), so results do not
-    depend on how a job is split into batches. ``settings`` must be resolved
+    Each image's own pixels pick its noise stream (``mspd_edge.noise.image_key``), so a result
+    does not depend on the rest of the job nor on its batching. ``settings`` must be resolved
     (``Settings.resolved``); ``labels``: class indices for label mode "gt"; ``reverse``:
     Preemptive Reversion ``clip01(2 x - MCGS(x))`` instead of protection.
     """
     inputs = [to_model_input(image, backend.input_size) for image in images]
     x = np.stack([chw for chw, _ in inputs])
     y = _labels_for(backend, x, settings, labels)
-    noise = batch_noise(settings.seed, list(indices), settings.n_samples, x.shape[1:], len(settings.epochs))
+    keys = [image_key(image) for image in images]
+    noise = batch_noise(settings.seed, keys, settings.n_samples, x.shape[1:], len(settings.epochs))
     out = backend.run(x, y, noise, settings)
     if reverse:
         out = np.clip(2 * x - out, 0, 1)
@@ -82,12 +83,12 @@ def protect_batch(images, indices, backend, settings, labels=None, reverse=False
 
 def protect_images(images, backend, settings, labels=None, reverse=False):
     """Yield ``(index, protected uint8 image, label)`` for each uint8 image, in order (see
-    ``protect_batch``; image ``i`` is job position ``i``), in batches of ``settings.batch_size``.
+    ``protect_batch``), in batches of ``settings.batch_size``.
     """
     size = settings.batch_size
     for start in range(0, len(images), size):
         indices = range(start, min(start + size, len(images)))
         batch_labels = None if labels is None else [labels[i] for i in indices]
-        results = protect_batch([images[i] for i in indices], indices, backend, settings, batch_labels, reverse)
+        results = protect_batch([images[i] for i in indices], backend, settings, batch_labels, reverse)
         for i, (image, label) in zip(indices, results):
             yield i, image, label

@@ -59,13 +59,13 @@ def time_backend(backend, images, settings, batch_sizes, *, name=None, warmup=1,
         s = replace(settings, batch_size=b)
         pool = _pool(images, max(len(images), b))
         for _ in range(warmup):
-            protect_batch(pool[:b], range(b), backend, s)
+            protect_batch(pool[:b], backend, s)
         latencies = []
         start = time.perf_counter()
         for first in range(0, len(pool), b):
             batch = pool[first:first + b]
             t = time.perf_counter()
-            protect_batch(batch, range(first, first + len(batch)), backend, s)
+            protect_batch(batch, backend, s)
             latencies.append(time.perf_counter() - t)
         total = time.perf_counter() - start
         ms = np.array(latencies) * 1000

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from mspd_edge.reference import mcgs
-from mspd_edge.noise import draw_noise, image_seed
+from mspd_edge.noise import draw_noise, image_key, image_seed
 from mspd_edge.pipeline import Settings, auto_batch_size, protect_images
 
 EPS = 8 / 255
@@ -33,10 +33,18 @@ def test_batch_size_does_not_change_results(backend, images):
     assert all(np.array_equal(a, b) and la == lb for (a, la), (b, lb) in zip(one, many))
 
 
+def test_result_does_not_depend_on_the_rest_of_the_job(backend, images):
+    """The same image gives the same output alone, in another order, or among other images."""
+    whole = _run(backend, images)
+    alone = _run(backend, images[2:3])
+    reordered = _run(backend, images[::-1])
+    assert np.array_equal(whole[2][0], alone[0][0]) and np.array_equal(whole[2][0], reordered[-3][0])
+
+
 def test_image_result_equals_reference_on_its_own_seed(backend, images):
     out, label = _run(backend, images)[2]
     x = torch.from_numpy(images[2].transpose(2, 0, 1)[None].astype(np.float32) / 255)
-    noise = [torch.from_numpy(n) for n in draw_noise(image_seed(3, 2), 2, tuple(x.shape), 2)]
+    noise = [torch.from_numpy(n) for n in draw_noise(image_seed(3, image_key(images[2])), 2, tuple(x.shape), 2)]
     ref = mcgs(backend.backbone, x, torch.tensor([label]), eps=EPS, n_samples=2, noise=noise)
     expected = np.rint(ref[0].numpy().transpose(1, 2, 0) * 255).clip(images[2].astype(int) - 8, images[2].astype(int) + 8)
     assert np.array_equal(out, expected.astype(np.uint8))

@@ -6,9 +6,9 @@
              (drop oldest or block           (greedy batches of up to        (the caller: the camera
               when the queue is full)         batch_size frames)              command writes here)
 
-* Frame ``k`` of a stream is image ``k`` of the job: its noise is the per-image stream
-  ``image_seed(seed, k)`` (``mspd_edge.noise``), so the result of a frame does not depend on how
-  frames were batched, nor on which other frames were dropped. The resize rule and the 8-bit
+* A frame's noise is the per-image stream of its own pixels (``image_seed(seed, image_key(frame))``,
+  ``mspd_edge.noise``), so the result of a frame does not depend on how frames were batched,
+  nor on which other frames were dropped. The resize rule and the 8-bit
   budget are the pipeline's (``mspd_edge.imaging``), so frames of any size work.
 * The protector takes whatever is queued, up to ``batch_size`` frames, without waiting for more:
   a slow live source gets batches of one (low latency), a file keeps the queue full (full
@@ -248,7 +248,7 @@ class ProtectedStream:
     def _run(self, batch):
         bgr = self.color == "bgr"
         images = [_swap_rb(f.image) if bgr else f.image for f in batch]
-        results = protect_batch(images, [f.index for f in batch], self.backend, self.settings)
+        results = protect_batch(images, self.backend, self.settings)
         self.stats.add_protected(len(batch))
         for frame, (pixels, label) in zip(batch, results):
             self._put_output(ProtectedFrame(frame.index, _swap_rb(pixels) if bgr else pixels,
