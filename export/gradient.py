@@ -682,7 +682,7 @@ def _batchnorm(ad, node, dys):
 
 
 def _layernorm(ad, node, dys):
-    if any(o for o in node.output[1:]) and any(ad.is_active(o) for o in node.output[1:]):
+    if any(dy is not None for dy in dys[1:]):   # Mean/InvStdDev may be named, if unused
         raise UnsupportedOperatorError(f"{_describe(node)}: only the Y output is differentiated")
     for i in (1, 2):
         if len(node.input) > i and ad.is_active(node.input[i]):
