@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 
 from .. import defaults
-from ..backends import DEVICES, PROVIDERS, BackendError, BackendOptions, backend_names, build_backend
+from ..backends import (DEVICES, PROVIDERS, BackendError, BackendOptions, backend_names, build_backend,
+                        get_backend)
 from ..pipeline import Settings, check_epochs
 from .common import OneLineUsageError
 
@@ -23,6 +24,13 @@ def apply(options):
             function = option(function)
         return function
     return decorate
+
+
+def _check_backend(ctx, param, value):
+    try:
+        return get_backend(value).name
+    except BackendError as exc:
+        raise OneLineUsageError(str(exc)) from None
 
 
 def backend_args(*, backend=True, threads=True):
@@ -45,6 +53,7 @@ def backend_args(*, backend=True, threads=True):
     if backend:
         options.insert(0, click.option(
             "--backend", default="torch", show_default=True, metavar="|".join(backend_names()),
+            callback=_check_backend, is_eager=True,
             help="Implementation of the cascade: the PyTorch reference, ONNX Runtime or TensorRT "
                  "(ort and trt never import torch)."))
     if threads:

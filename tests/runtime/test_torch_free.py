@@ -1,7 +1,7 @@
 """The runtime imports and protects with torch blocked from import (a device without torch)."""
 import json
 
-from runtime_helpers import run_without_torch
+from torch_free import run_without_torch
 
 
 def test_protect_without_torch(tiny_bundle, cifar10_dir, tmp_path):
