@@ -1,12 +1,13 @@
 """The lean runtime (``mspd_edge.runtime``): runs the cascade without torch.
 
 Lives in the top-level ``runtime/`` folder; installed as the ``mspd_edge.runtime`` subpackage.
-It may import only numpy, onnxruntime, cv2 (and TensorRT/CUDA lazily), never torch.
+It may import only numpy, onnxruntime, cv2 (and Polygraphy/TensorRT lazily); never torch at
+import time (the TensorRT path uses torch CUDA tensors when torch is installed, see ``trt.py``).
 
 * :class:`OrtBackend` / :class:`TrtBackend` (``cascade.py``): pipeline backends on an export
   bundle, for ``mspd_edge.pipeline.protect_images`` and the CLI;
-* :class:`OnnxRuntimeRunner` (``runners.py``) and :class:`TrtRunner` (``trt.py``):
-  Polygraphy-style runners of one graph; :class:`EngineCache` (``engine_cache.py``);
+* :class:`OnnxRuntimeRunner` (``runners.py``) and :class:`TrtGraph` (``trt.py``, Polygraphy's
+  ``TrtRunner`` on a cached engine): runners of one graph; :class:`EngineCache` (``engine_cache.py``);
 * :class:`Bundle` (``bundle.py``) reads an export folder; ``compare.py`` and ``bench.py``
   back ``mspd-edge parity`` and ``mspd-edge bench``.
 
@@ -19,7 +20,7 @@ _LAZY = {
     "OrtBackend": "cascade", "TrtBackend": "cascade", "load_backend": "cascade",
     "ROUTES": "cascade",
     "Runner": "runners", "OnnxRuntimeRunner": "runners", "ProviderUnavailable": "runners",
-    "available_providers": "runners", "TrtRunner": "trt", "trt_available": "trt",
+    "available_providers": "runners", "TrtGraph": "trt", "trt_available": "trt",
     "EngineCache": "engine_cache", "EngineKey": "engine_cache", "StaleEngineError": "engine_cache",
 }
 

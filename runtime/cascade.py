@@ -13,7 +13,8 @@ cascade (MCGS.md) is one SmoothStep, through one of two routes:
 * ``"grad"``: numpy makes the copies, the ``backbone_grad`` graph returns their gradients,
   numpy takes the signed steps and the mean.
 
-Between epochs numpy applies the cascade algebra, in float32 and in the reference's order::
+Between epochs the cascade algebra runs in float32 and in the reference's order, in numpy (or
+on torch CUDA tensors for TensorRT when torch is at hand, with the same float32 results)::
 
     F:  x_F = clip01(proj(x   + lr (step - x  ), x))
     B:  x_B = clip01(proj(x_F - lr (step - x_F), x))
@@ -24,7 +25,7 @@ measure again). Batches are split so that one engine call holds at most ``max_co
 float32 values of noisy copies (the pipeline's ``MAX_COPY_VALUES`` by default), and at most
 the TensorRT profile's batch; images are independent, so splitting never changes a result.
 
-Imports numpy only (onnxruntime, TensorRT and cuda-python are loaded by the runners).
+Imports numpy only (onnxruntime, Polygraphy, TensorRT and torch are loaded by the runners).
 """
 import numpy as np
 
@@ -32,7 +33,8 @@ from mspd_edge import defaults
 from mspd_edge.pipeline import MAX_COPY_VALUES
 
 from .bundle import load_bundle
-from .runners import OnnxRuntimeRunner
+from .profiles import graph_profile
+from .runners import OnnxRuntimeRunner, ProviderUnavailable
 
 ROUTES = ("step", "grad")
 # Measured with `mspd-edge bench --backends ort:step,ort:grad` (docs/runtime.md): on the CPU
@@ -52,13 +54,16 @@ LOGIT_CHUNK = 256           # images per classifier call at most (memory bound; 
 
 
 def project(z, center, eps):
-    """Clamp ``z`` elementwise into ``[center - eps, center + eps]`` (float32 ``eps``)."""
-    e = np.float32(eps)
-    return np.minimum(np.maximum(z, center - e), center + e)
+    """Clamp ``z`` elementwise into ``[center - eps, center + eps]`` (``eps`` rounded to float32).
+
+    Written with array methods only, so numpy arrays and torch tensors give the same float32
+    results (the TensorRT backend keeps a batch on the GPU as torch tensors when it can)."""
+    e = float(np.float32(eps))
+    return z.clip(center - e, center + e)
 
 
 def clip01(z):
-    return np.clip(z, np.float32(0), np.float32(1))
+    return z.clip(0, 1)
 
 
 def numpy_smooth_step(grad_fn, center, labels, noise, eps, direction):
@@ -77,8 +82,8 @@ def cascade(x, labels, noise, *, eps, lr, epochs, smooth_step):
     for epoch, draws in zip(epochs, noise):
         direction = defaults.FORWARD if epoch == "F" else defaults.BACKWARD
         stepped = smooth_step(current, labels, draws, eps, direction)
-        sign = 1.0 if epoch == "F" else -1.0
-        current = clip01(project(current + np.float32(sign * lr) * (stepped - current), x, eps))
+        step = float(np.float32(lr if epoch == "F" else -lr))
+        current = clip01(project(current + (stepped - current) * step, x, eps))
     return current
 
 
@@ -93,6 +98,12 @@ def _check_run_inputs(x, labels, noise, settings, input_size):
                              f"n_samples={settings.n_samples}")
     if labels.shape != (x.shape[0],):
         raise ValueError(f"labels must be [{x.shape[0]}], got {labels.shape}")
+
+
+def step_feed(center, labels, noise, eps, direction):
+    """The ``mcgs_step`` feed: the arrays as given, ``eps`` and ``direction`` as float32 scalars."""
+    return {"center": center, "labels": labels, "noise": noise,
+            "eps": np.array(eps, np.float32), "direction": np.array(direction, np.float32)}
 
 
 class CascadeBackend:
@@ -197,10 +208,8 @@ class CascadeBackend:
         route = route or self.route
         if route == "grad":
             return numpy_smooth_step(self.input_grad, center, labels, noise, eps, direction)
-        feed = {"center": np.ascontiguousarray(center, np.float32),
-                "labels": np.ascontiguousarray(labels, np.int64),
-                "noise": np.ascontiguousarray(noise, np.float32),
-                "eps": np.array(eps, np.float32), "direction": np.array(direction, np.float32)}
+        feed = step_feed(np.ascontiguousarray(center, np.float32), np.ascontiguousarray(labels, np.int64),
+                         np.ascontiguousarray(noise, np.float32), eps, direction)
         return self.runner("mcgs_step").infer(feed, output_names=["stepped"])["stepped"]
 
     def prepare(self, n_samples):
@@ -217,26 +226,14 @@ class CascadeBackend:
         out = np.empty_like(x)
         for s in range(0, len(x), per):
             part = slice(s, s + per)
-            out[part] = cascade(x[part], labels[part], [draws[:, part] for draws in noise],
-                                eps=settings.eps, lr=settings.lr, epochs=settings.epochs,
-                                smooth_step=self.smooth_step)
+            out[part] = self.cascade_part(x[part], labels[part], [draws[:, part] for draws in noise],
+                                          settings)
         return out
 
-
-def _profile(signature, dims, input_size, num_classes):
-    """``{input: (min, opt, max)}`` for the dynamic inputs of a graph signature."""
-    named = {"C": input_size[0], "H": input_size[1], "W": input_size[2], "K": num_classes}
-    profile = {}
-    for spec in signature["inputs"]:
-        shape = spec["shape"]
-        if all(isinstance(d, int) and d > 0 for d in shape):
-            continue
-        shapes = []
-        for which in range(3):
-            shapes.append(tuple(d if isinstance(d, int) and d > 0 else
-                                named[d] if d in named else dims[d][which] for d in shape))
-        profile[spec["name"]] = tuple(shapes)
-    return profile
+    def cascade_part(self, x, labels, noise, settings):
+        """The cascade of one engine-sized part of a batch."""
+        return cascade(x, labels, noise, eps=settings.eps, lr=settings.lr, epochs=settings.epochs,
+                       smooth_step=self.smooth_step)
 
 
 class _ProfiledBackend(CascadeBackend):
@@ -249,11 +246,10 @@ class _ProfiledBackend(CascadeBackend):
         super().__init__(bundle, **kwargs)
 
     def profile(self, graph):
-        b, n = self.profile_batch, self.profile_samples
-        dims = {"n": (1, b, b), "batch": (1, b, b), "n_samples": (1, n, n)}
-        if graph == "backbone_grad":
-            dims["n"] = (1, b * n, b * n)
-        return _profile(self.bundle.signature(graph), dims, self.input_size, self.bundle.num_classes)
+        """``{input: (min, opt, max)}`` of ``graph`` (:func:`~mspd_edge.runtime.profiles.graph_profile`)."""
+        return graph_profile(self.bundle.signature(graph), graph, max_batch=self.profile_batch,
+                             n_samples=self.profile_samples, input_size=self.input_size,
+                             num_classes=self.bundle.num_classes)
 
     def prepare(self, n_samples):
         if self.uses_profiles and n_samples > self.profile_samples:   # rebuild with a wider profile
@@ -308,34 +304,64 @@ class OrtBackend(_ProfiledBackend):
 
 
 class TrtBackend(_ProfiledBackend):
-    """The cascade on TensorRT engines built from the bundle's graphs (cached, see
-    :mod:`~mspd_edge.runtime.engine_cache`). ``max_batch``: images per engine call (the
-    profile's maximum; larger batches are split); ``n_samples``: the profile's copies (grown
-    on demand); ``fp16``/``tf32``: precision (fp32 without TF32 by default, for parity).
+    """The cascade on TensorRT engines through NVIDIA Polygraphy (:mod:`~mspd_edge.runtime.trt`),
+    built once per graph, GPU and profile and cached (:mod:`~mspd_edge.runtime.engine_cache`).
+
+    ``max_batch``: images per engine call (the profile's maximum; larger batches are split);
+    ``n_samples``: the profile's copies (grown on demand). ``precision``: the precision of the
+    bundle's graphs ("fp32" for a plain export): networks are strongly typed, so TensorRT
+    builds what the graph's types say; a bundle of another precision is refused, and the
+    precision is part of the engine key. ``tf32``: allow TF32 (off by default, for parity).
+
+    With torch and CUDA importable, each part of a batch stays on the GPU between the engine
+    calls of its cascade (``step`` route): the images and noise go up once, the cascade algebra
+    runs on torch CUDA tensors, the protected images come down once. Without torch the algebra
+    runs in numpy on the host.
     """
 
     name = "trt"
 
     def __init__(self, bundle, *, device_id=0, max_batch=16, n_samples=defaults.N_SAMPLES,
-                 fp16=False, tf32=False, cache_dir=None, route="auto", max_copy_values=None,
+                 precision="fp32", tf32=False, cache_dir=None, route="auto", max_copy_values=None,
                  copies_per_call=None, rebuild=True, log=None, verify=True):
-        from .trt import tensorrt
+        from .trt import trt_available
 
-        tensorrt()   # fail early, with install advice, when TensorRT is missing
-        self.device_id, self.fp16, self.tf32 = device_id, fp16, tf32
+        ok, why = trt_available()
+        if not ok:   # fail early, with install advice
+            raise ProviderUnavailable(why)
+        self.device_id, self.precision, self.tf32 = device_id, precision, tf32
         self.cache_dir, self.rebuild, self.log = cache_dir, rebuild, log
         self.max_batch = int(max_batch)
         super().__init__(bundle, max_batch=max_batch, n_samples=n_samples, route=route,
                          max_copy_values=max_copy_values, copies_per_call=copies_per_call,
                          verify=verify)
+        if self.bundle.precision != precision:
+            raise ValueError(f"precision {precision!r} asked, but the graphs of {self.bundle.root} "
+                             f"are {self.bundle.precision!r} (TensorRT builds what the graph's "
+                             "types say: use a bundle of that precision)")
 
     def _make_runner(self, graph):
-        from .trt import TrtRunner
+        from .trt import TrtGraph
 
-        return TrtRunner(self.bundle.path(graph), self.profile(graph),
-                         onnx_sha256=self.bundle.sha256(graph), cache_dir=self.cache_dir,
-                         fp16=self.fp16, tf32=self.tf32, device_id=self.device_id,
-                         rebuild=self.rebuild, log=self.log, name=f"trt:{graph}")
+        return TrtGraph(self.bundle.path(graph), self.profile(graph), name=f"trt:{graph}",
+                        onnx_sha256=self.bundle.sha256(graph), cache_dir=self.cache_dir,
+                        precision=self.precision, tf32=self.tf32, device_id=self.device_id,
+                        rebuild=self.rebuild, log=self.log)
+
+    def cascade_part(self, x, labels, noise, settings):
+        step = self.runner("mcgs_step") if self.route == "step" else None
+        if step is None or step.torch is None:
+            return super().cascade_part(x, labels, noise, settings)
+        up = step.to_device
+        return super().cascade_part(up(x), up(labels), [up(draws) for draws in noise],
+                                    settings).cpu().numpy()
+
+    def smooth_step(self, center, labels, noise, eps, direction, route=None):
+        if isinstance(center, np.ndarray):
+            return super().smooth_step(center, labels, noise, eps, direction, route)
+        feed = step_feed(center, labels, noise, eps, direction)   # on the device already
+        return self.runner("mcgs_step").infer(feed, output_names=["stepped"],
+                                              copy_outputs_to_host=False)["stepped"]
 
 
 def load_backend(kind, bundle, **options):

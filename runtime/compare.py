@@ -1,11 +1,11 @@
-"""Run several runners or backends on the same inputs and report the error of each output.
+"""Run several graphs or backends on the same inputs and report how far each is from a reference.
 
-:class:`Comparator` is Polygraphy's idea for our runners: ``run`` feeds every runner the same
-feed dicts, ``compare`` reports per output the max absolute error, the error relative to the
-reference's largest magnitude and the cosine similarity. :func:`parity` does the same for
-whole backends on images (``mspd-edge parity``): the input gradient on the images, the labels,
-and the protected 8-bit images of one seeded job (max |d| in 1/255 units and the share of
-identical 8-bit values), each against a reference backend, with :class:`Tolerances`.
+:func:`compare_graphs` is NVIDIA Polygraphy's ``Comparator`` on Polygraphy runners of one
+graph (an engine against ONNX Runtime on the CPU, say): per output the cosine similarity and
+the max |error| relative to the reference's largest magnitude, against :class:`Tolerances`.
+:func:`parity` compares whole backends on images (``mspd-edge parity``): the input gradient
+on the images, the labels, and the protected 8-bit images of one seeded job (max |d| in
+1/255 units and the share of identical 8-bit values), each against a reference backend.
 """
 import time
 from dataclasses import dataclass, replace
@@ -40,46 +40,6 @@ def uint8_error(got_images, ref_images):
             "identical": float((diff == 0).mean()) if diff.size else 1.0}
 
 
-def _merge(into, stats):
-    if not into:
-        into.update(stats)
-        return
-    into["max_abs"] = max(into["max_abs"], stats["max_abs"])
-    into["rel_err"] = max(into["rel_err"], stats["rel_err"])
-    into["cosine"] = min(into["cosine"], stats["cosine"])
-
-
-class Comparator:
-    """Run runners on the same feeds and compare their outputs with a reference runner's."""
-
-    @staticmethod
-    def run(runners, feeds):
-        """``{runner name: [outputs per feed]}``; each runner is activated for its turn."""
-        results = {}
-        for runner in runners:
-            with runner:
-                results[runner.name] = [runner.infer(dict(feed)) for feed in feeds]
-        return results
-
-    @staticmethod
-    def compare(results, reference=None):
-        """``{runner: {output: {"max_abs", "rel_err", "cosine"}}}`` against ``reference``
-        (default: the first runner), worst case over the feeds, for outputs both have."""
-        names = list(results)
-        reference = reference or names[0]
-        report = {}
-        for name in names:
-            if name == reference:
-                continue
-            per_output = {}
-            for outputs, ref_outputs in zip(results[name], results[reference], strict=True):
-                for key, ref_value in ref_outputs.items():
-                    if key in outputs:
-                        _merge(per_output.setdefault(key, {}), array_error(outputs[key], ref_value))
-            report[name] = per_output
-        return report
-
-
 @dataclass(frozen=True)
 class Tolerances:
     """Pass/fail limits of :func:`parity` (the defaults are for fp32 engines).
@@ -101,6 +61,43 @@ class Tolerances:
     max_diff_255: int = 2
     min_identical: float = 0.99
     min_label_agreement: float = 0.98
+
+
+def compare_graphs(runners, feeds, tolerances=Tolerances()):
+    """Polygraphy's ``Comparator`` on inactive Polygraphy ``runners`` of one graph, each against
+    the first, on the feed dicts ``feeds`` (each runner is activated for its turn).
+
+    Per output, two Polygraphy checks: ``CosineSimilarityCompareFunc`` at
+    ``tolerances.min_cosine`` and ``SimpleCompareFunc`` on the max absolute error with a
+    per-output tolerance of ``tolerances.max_rel_err`` times the reference's largest magnitude
+    over the feeds. Returns ``{runner: {output: {"cosine", "max_abs", "atol", "ok"}}}``, worst
+    case over the feeds.
+    """
+    from polygraphy.comparator import Comparator, CosineSimilarityCompareFunc, SimpleCompareFunc
+
+    from .trt import quiet
+
+    with quiet():
+        results = Comparator.run(runners, data_loader=list(feeds))
+        reference = results[runners[0].name]
+        atol = {name: tolerances.max_rel_err * max(float(np.abs(step[name]).max(initial=0))
+                                                    for step in reference)
+                for name in reference[0].keys()}
+        cosine, simple = Comparator.compare_accuracy(
+            results, comparisons=[(0, i) for i in range(1, len(runners))],
+            compare_func=[CosineSimilarityCompareFunc(cosine_similarity_threshold=tolerances.min_cosine),
+                          SimpleCompareFunc(atol=atol, rtol=0.0, check_error_stat="max")])
+    report = {}
+    for (_, name), steps in cosine.items():
+        outputs = report.setdefault(name, {})
+        for cos_step, abs_step in zip(steps, simple[(runners[0].name, name)]):
+            for output, result in cos_step.items():
+                worst = outputs.setdefault(output, {"cosine": 1.0, "max_abs": 0.0,
+                                                    "atol": atol[output], "ok": True})
+                worst["cosine"] = min(worst["cosine"], result.cosine_similarity)
+                worst["max_abs"] = max(worst["max_abs"], abs_step[output].max_absdiff)
+                worst["ok"] = worst["ok"] and bool(result) and bool(abs_step[output])
+    return report
 
 
 def model_inputs(images, input_size):

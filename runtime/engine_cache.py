@@ -18,7 +18,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-ENGINE_FORMAT = 1
+# 2: engines built by Polygraphy (strongly typed, no workspace cap); 1: the hand-written builder.
+ENGINE_FORMAT = 2
 CACHE_ENV = "MSPD_EDGE_CACHE"
 
 

@@ -1,4 +1,4 @@
-"""Runners in the style of NVIDIA Polygraphy, and the ONNX Runtime runner.
+"""The runner protocol (in the style of NVIDIA Polygraphy's runners) and the ONNX Runtime runner.
 
 A runner wraps one graph on one engine. It is a context manager: ``activate()`` (``__enter__``)
 makes the session, engine or context, ``infer(feed_dict)`` runs it on numpy arrays and returns
@@ -8,7 +8,9 @@ describes the inputs (name -> dtype and shape; a string or None is a dynamic dim
 
 :class:`OnnxRuntimeRunner` runs on the CPU, CUDA or TensorRT execution provider. On a GPU it
 uses IOBinding: inputs may be device ``OrtValue`` objects (``to_device``), outputs stay on the
-device until asked for, so large tensors do not cross the bus between calls.
+device until asked for, so large tensors do not cross the bus between calls. Its
+``polygraphy_runner()`` is a Polygraphy ``OnnxrtRunner`` on the same session settings, for
+Polygraphy's ``Comparator`` (``compare.compare_graphs``).
 """
 import os
 import time
@@ -238,6 +240,16 @@ class OnnxRuntimeRunner(Runner):
         return options
 
     def activate_impl(self):
+        self.session = self.make_session()
+
+    def polygraphy_runner(self):
+        """A Polygraphy ``OnnxrtRunner`` on this runner's session settings (for ``Comparator``)."""
+        from polygraphy.backend.onnxrt import OnnxrtRunner
+
+        return OnnxrtRunner(self.make_session, name=self.name)
+
+    def make_session(self):
+        """A new ``InferenceSession`` with this runner's providers and options."""
         ort = _ort()
         wanted = self.providers[0]
         if wanted not in ort.get_available_providers():
@@ -247,17 +259,17 @@ class OnnxRuntimeRunner(Runner):
                 "desktop GPU or the JetPack onnxruntime-gpu wheel on a Jetson")
         model = str(self.model) if isinstance(self.model, os.PathLike) else self.model
         try:
-            self.session = ort.InferenceSession(model, self.make_session_options(),
-                                                providers=self.providers,
-                                                provider_options=self.provider_options)
+            session = ort.InferenceSession(model, self.make_session_options(),
+                                           providers=self.providers,
+                                           provider_options=self.provider_options)
         except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types
             raise ProviderUnavailable(f"{self.name}: onnxruntime could not load the graph: "
                                       f"{str(exc).strip().splitlines()[0]}") from exc
-        active = self.session.get_providers()
+        active = session.get_providers()
         if active[0] != wanted:   # ORT falls back to the CPU silently when a GPU EP fails to load
-            self.session = None
             raise ProviderUnavailable(f"{wanted} failed to initialise (active: {active}); check "
                                       "the CUDA/cuDNN/TensorRT libraries onnxruntime-gpu needs")
+        return session
 
     def deactivate_impl(self):
         self.session = None

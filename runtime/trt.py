@@ -1,26 +1,35 @@
-"""The TensorRT runner: builds (or loads from the engine cache) and runs one exported graph.
+"""TensorRT through NVIDIA Polygraphy: engines built from the exported graphs, cached, and run.
 
-TensorRT 10+ Python API only: name-based I/O tensors (``num_io_tensors``,
-``get_tensor_name``/``mode``/``dtype``), ``build_serialized_network``, one optimisation
-profile over the dynamic dimensions, ``set_input_shape``, ``set_tensor_address`` and
-``execute_async_v3``. Networks are created strongly typed (the flag is required for strong
-typing on 10.x and is the only mode on 11.x): an fp32 graph gives an fp32 engine. FP16 on
-TensorRT 10 uses the weak-typing ``BuilderFlag.FP16``; TensorRT 11 removed that flag, so there
-FP16 needs an FP16 graph (ModelOpt AutoCast) and ``fp16=True`` is refused with that advice.
-TF32 is cleared unless asked for: it changes the sign of near-zero gradients and so the
-protected image (see docs/runtime.md, parity).
+* **Build** (:func:`build_settings`): ``NetworkFromOnnxPath(path, strongly_typed=True)`` and
+  ``CreateConfig(tf32=..., profiles=[...])``, built by ``EngineBytesFromNetwork``. A strongly
+  typed network takes its precision from the graph's types (an fp32 export gives an fp32
+  engine, an fp16 graph an fp16 engine), so no precision builder flag is set: TensorRT 11
+  removed them (FP16, BF16, INT8, FP8), and the strongly-typed flag that 10.x needs is
+  accepted and ignored by 11.x. TF32 is cleared unless asked for: it flips the sign of
+  near-zero gradient entries and so changes protected images (docs/runtime.md, parity).
+* **Cache** (:class:`CachedEngine`): Polygraphy keeps no engine cache, and its ``SaveEngine``
+  writes in place without a key, so the engine bytes go through the project's keyed, validated
+  :class:`~mspd_edge.runtime.engine_cache.EngineCache` (atomic writes, a key sidecar) and are
+  deserialized with Polygraphy's ``EngineFromBytes``.
+* **Run** (:class:`TrtGraph`): Polygraphy's ``TrtRunner`` on that engine. It owns its CUDA
+  stream and synchronises each call. When torch with CUDA is importable (Polygraphy imports
+  torch on its first call anyway, to recognise torch tensors), feeds are torch CUDA tensors and
+  outputs may stay on the device (``copy_outputs_to_host=False``); without torch it runs on
+  numpy arrays.
 
-``tensorrt`` and cuda-python are imported when a runner is activated, never at import time.
+Polygraphy, TensorRT and torch are imported on first use, never at import time.
 """
-import os
+from contextlib import contextmanager
+from importlib import import_module
+from pathlib import Path
 
 import numpy as np
 
-from . import cuda_buffers as cb
-from .engine_cache import EngineCache, EngineKey, profile_key
-from .runners import ProviderUnavailable, Runner, TensorMeta
+from .engine_cache import EngineCache, EngineKey, StaleEngineError, profile_key
+from .gpu import device_count, device_info, set_device
+from .runners import ProviderUnavailable
 
-DEFAULT_WORKSPACE = 1 << 30
+MIN_TENSORRT_MAJOR = 10
 
 
 def tensorrt():
@@ -32,184 +41,205 @@ def tensorrt():
             "TensorRT's Python bindings are not installed: on a Jetson they come with JetPack "
             "(apt install python3-libnvinfer; in a venv use --system-site-packages), on a "
             "desktop GPU pip install tensorrt") from exc
-    major = int(trt.__version__.split(".")[0])
-    if major < 10:
-        raise ProviderUnavailable(f"TensorRT {trt.__version__} found; the runner needs 10 or newer")
+    if int(trt.__version__.split(".")[0]) < MIN_TENSORRT_MAJOR:
+        raise ProviderUnavailable(f"TensorRT {trt.__version__} found; the runner needs "
+                                  f"{MIN_TENSORRT_MAJOR} or newer")
     return trt
 
 
 def trt_available():
-    """``(True, "")`` when TensorRT, cuda-python and a GPU are present, else ``(False, why)``."""
+    """``(True, "")`` when Polygraphy, TensorRT 10+ and a CUDA device are present, else
+    ``(False, why)``: one line naming everything that is missing."""
+    missing = []
+    try:
+        import_module("polygraphy.backend.trt")   # pure Python; imports without TensorRT
+    except ImportError:
+        missing.append("polygraphy is not installed (pip install polygraphy)")
     try:
         tensorrt()
-        cb.cudart()
-    except (ProviderUnavailable, cb.CudaUnavailable) as exc:
-        return False, str(exc)
-    if cb.device_count() < 1:
-        return False, "no CUDA device visible"
-    return True, ""
+    except ProviderUnavailable as exc:
+        missing.append(str(exc))
+    if device_count() < 1:
+        missing.append("no CUDA device visible")
+    return not missing, "; ".join(missing)
 
 
-class _Logger:
-    _instance = None
+@contextmanager
+def quiet():
+    """Polygraphy's log without its INFO lines (they go to stdout); warnings and errors stay."""
+    from polygraphy.logger import G_LOGGER
 
-    @classmethod
-    def get(cls, trt):
-        if cls._instance is None:
-            cls._instance = trt.Logger(trt.Logger.WARNING)
-        return cls._instance
-
-
-def build_engine(onnx_path, profile, *, fp16=False, tf32=False, workspace=DEFAULT_WORKSPACE):
-    """Serialized engine bytes for ``onnx_path`` with one profile ``{input: (min, opt, max)}``."""
-    trt = tensorrt()
-    logger = _Logger.get(trt)
-    builder = trt.Builder(logger)
-    major = int(trt.__version__.split(".")[0])
-    weak_fp16 = fp16 and hasattr(trt.BuilderFlag, "FP16")
-    if fp16 and not weak_fp16:
-        raise ProviderUnavailable(
-            f"TensorRT {trt.__version__} has no FP16 builder flag (strong typing only): convert "
-            "the graph to FP16 first (python -m modelopt.onnx.autocast) and build that")
-    flags = 0
-    if not weak_fp16:   # strongly typed: the graph's types decide (fp32 export -> fp32 engine)
-        flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
-    network = builder.create_network(flags)
-    parser = trt.OnnxParser(network, logger)
-    if not parser.parse_from_file(str(onnx_path)):
-        errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
-        raise RuntimeError(f"TensorRT could not parse {onnx_path}: " + "; ".join(errors[:3]))
-    config = builder.create_builder_config()
-    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace))
-    if weak_fp16:
-        config.set_flag(trt.BuilderFlag.FP16)
-    if hasattr(trt.BuilderFlag, "TF32"):
-        (config.set_flag if tf32 else config.clear_flag)(trt.BuilderFlag.TF32)
-    opt_profile = builder.create_optimization_profile()
-    inputs = [network.get_input(i) for i in range(network.num_inputs)]
-    for tensor in inputs:
-        if tensor.name in profile:
-            low, opt, high = profile[tensor.name]
-            opt_profile.set_shape(tensor.name, tuple(low), tuple(opt), tuple(high))
-        elif any(d < 0 for d in tensor.shape):
-            raise ValueError(f"input {tensor.name} has dynamic shape {tuple(tensor.shape)} "
-                             "but no profile")
-    config.add_optimization_profile(opt_profile)
-    serialized = builder.build_serialized_network(network, config)
-    if serialized is None:
-        raise RuntimeError(f"TensorRT {major}.x failed to build an engine for {onnx_path} "
-                           "(see the TensorRT log above)")
-    return bytes(serialized)
+    with G_LOGGER.verbosity(G_LOGGER.WARNING):
+        yield
 
 
-class TrtRunner(Runner):
-    """One exported graph as a TensorRT engine, cached by :class:`EngineCache`.
+def cuda_torch():
+    """torch when it imports and sees a CUDA device, else None."""
+    try:
+        import torch
+    except (ImportError, OSError):   # absent, blocked, or a build whose libraries do not load
+        return None
+    return torch if torch.cuda.is_available() else None
 
-    ``profile``: ``{input: (min, opt, max)}`` shapes of the dynamic inputs. ``onnx_sha256``
-    (from the bundle manifest) keys the cache; ``cache_dir``: engine folder (default
-    ``~/.cache/mspd-edge/engines``); ``rebuild``: rebuild a stale or foreign cached engine
-    (False: raise :class:`~mspd_edge.runtime.engine_cache.StaleEngineError`).
+
+def build_settings(onnx_path, profile, *, tf32=False):
+    """The Polygraphy loaders an engine is built from: ``(network, config)``.
+
+    ``network``: ``NetworkFromOnnxPath`` with ``strongly_typed=True``; ``config``:
+    ``CreateConfig`` with one optimisation profile (``{input: (min, opt, max)}``), TF32 as
+    asked and no precision flags. Nothing here calls TensorRT (the loaders run when called).
+    """
+    from polygraphy.backend.trt import CreateConfig, NetworkFromOnnxPath, Profile
+
+    shapes = Profile()
+    for name, (low, opt, high) in profile.items():
+        shapes.add(name, low, opt, high)
+    with quiet():
+        config = CreateConfig(tf32=bool(tf32), profiles=[shapes])
+    return NetworkFromOnnxPath(str(onnx_path), strongly_typed=True), config
+
+
+def engine_key(onnx_sha256, profile, *, precision, tf32, tensorrt_version, gpu):
+    """The :class:`EngineKey` of an engine; ``gpu``: :func:`~mspd_edge.runtime.gpu.device_info`."""
+    return EngineKey(onnx_sha256=onnx_sha256, tensorrt_version=tensorrt_version,
+                     gpu_name=gpu["name"], compute_capability=gpu["compute_capability"],
+                     profile=profile_key(profile), precision=precision, tf32=bool(tf32))
+
+
+class CachedEngine:
+    """A Polygraphy engine loader backed by :class:`EngineCache`: calling it returns a
+    deserialized engine, built once per key. ``built`` says whether the last call built it.
+
+    ``onnx_sha256`` (from the bundle manifest) keys the cache; ``precision`` names the graph's
+    precision in the key; ``rebuild``: rebuild a stale, foreign or refused engine (False: raise
+    :class:`StaleEngineError`).
     """
 
-    def __init__(self, onnx_path, profile, *, onnx_sha256=None, cache_dir=None, fp16=False,
-                 tf32=False, device_id=0, workspace=DEFAULT_WORKSPACE, rebuild=True, log=None,
-                 name=None):
-        super().__init__(name or f"trt:{os.path.basename(str(onnx_path))}")
-        self.onnx_path, self.profile = onnx_path, dict(profile)
-        self.onnx_sha256 = onnx_sha256
-        self.cache = EngineCache(cache_dir)
-        self.fp16, self.tf32, self.device_id = fp16, tf32, device_id
-        self.workspace, self.rebuild, self.log = workspace, rebuild, log
+    def __init__(self, onnx_path, profile, *, onnx_sha256=None, cache_dir=None, precision="fp32",
+                 tf32=False, device_id=0, rebuild=True, log=None):
+        self.onnx_path, self.profile = Path(onnx_path), dict(profile)
+        self.onnx_sha256, self.cache = onnx_sha256, EngineCache(cache_dir)
+        self.precision, self.tf32, self.device_id = precision, bool(tf32), device_id
+        self.rebuild, self.log = rebuild, log
         self.built = None
 
-    def engine_key(self, trt):
+    def key(self):
         from mspd_edge.digest import sha256_file
 
-        gpu = cb.device_info(self.device_id)
-        return EngineKey(onnx_sha256=self.onnx_sha256 or sha256_file(self.onnx_path),
-                         tensorrt_version=trt.__version__, gpu_name=gpu["name"],
-                         compute_capability=gpu["compute_capability"],
-                         profile=profile_key(self.profile),
-                         precision="fp16" if self.fp16 else "fp32", tf32=bool(self.tf32))
+        return engine_key(self.onnx_sha256 or sha256_file(self.onnx_path), self.profile,
+                          precision=self.precision, tf32=self.tf32,
+                          tensorrt_version=tensorrt().__version__, gpu=device_info(self.device_id))
 
-    def activate_impl(self):
-        trt = tensorrt()
-        cb.set_device(self.device_id)
-        key = self.engine_key(trt)
-        graph = os.path.splitext(os.path.basename(str(self.onnx_path)))[0]
+    def build(self):
+        """Serialized engine bytes, built by Polygraphy from :func:`build_settings`."""
+        from polygraphy.backend.trt import EngineBytesFromNetwork
 
-        def build():
-            if self.log:
-                self.log(f"building a TensorRT engine for {self.onnx_path} (once; cached in "
-                         f"{self.cache.root})")
-            return build_engine(self.onnx_path, self.profile, fp16=self.fp16, tf32=self.tf32,
-                                workspace=self.workspace)
+        if self.log:
+            self.log(f"building a TensorRT engine for {self.onnx_path} (once; cached in "
+                     f"{self.cache.root})")
+        network, config = build_settings(self.onnx_path, self.profile, tf32=self.tf32)
+        with quiet():
+            return bytes(EngineBytesFromNetwork(network, config=config)())
 
-        data, self.built = self.cache.load_or_build(graph, key, build, rebuild=self.rebuild,
+    def __call__(self):
+        from polygraphy.backend.trt import EngineFromBytes
+        from polygraphy.exception import PolygraphyException
+
+        set_device(self.device_id)
+        graph, key = self.onnx_path.stem, self.key()
+        data, self.built = self.cache.load_or_build(graph, key, self.build, rebuild=self.rebuild,
                                                     log=self.log)
-        self.runtime = trt.Runtime(_Logger.get(trt))
-        self.engine = self.runtime.deserialize_cuda_engine(data)
-        if self.engine is None and not self.built:
-            # TensorRT refused a cached engine whose key matched (e.g. a driver update): rebuild.
-            self.cache.remove(graph, key)
-            data, self.built = self.cache.load_or_build(graph, key, build)
-            self.engine = self.runtime.deserialize_cuda_engine(data)
-        if self.engine is None:
-            raise RuntimeError(f"{self.name}: TensorRT could not deserialize the engine")
-        self.context = self.engine.create_execution_context()
-        self.stream = cb.Stream()
-        if not self.context.set_optimization_profile_async(0, self.stream.handle):
-            raise RuntimeError(f"{self.name}: cannot select optimisation profile 0")
-        self.names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
-        self.inputs = [n for n in self.names
-                       if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
-        self.outputs = [n for n in self.names if n not in self.inputs]
-        self.buffers = {n: cb.DeviceBuffer() for n in self.names}
-        self.trt = trt
+        try:
+            with quiet():
+                return EngineFromBytes(data)()
+        except PolygraphyException:
+            if self.built:
+                raise RuntimeError(f"{graph}: TensorRT could not deserialize the engine it has "
+                                   "just built (see its log above)") from None
+            if not self.rebuild:
+                raise StaleEngineError(f"{graph}: TensorRT refused the cached engine (see its "
+                                       "log above)") from None
+        # A cached engine whose key matched but that TensorRT refuses (e.g. a driver update).
+        self.cache.remove(graph, key)
+        data, self.built = self.cache.load_or_build(graph, key, self.build)
+        with quiet():
+            return EngineFromBytes(data)()
 
-    def deactivate_impl(self):
-        for buffer in self.buffers.values():
-            buffer.free()
-        self.stream.free()
-        del self.context, self.engine, self.runtime, self.buffers, self.stream
 
-    def _dtype(self, name):
-        return np.dtype(self.trt.nptype(self.engine.get_tensor_dtype(name)))
+class TrtGraph:
+    """One exported graph on TensorRT: Polygraphy's ``TrtRunner`` on a :class:`CachedEngine`,
+    with the runtime's runner protocol (``activate``, ``infer``, ``deactivate``, ``with``).
 
-    def get_input_metadata_impl(self):
-        return {n: TensorMeta(self._dtype(n), tuple(d if d >= 0 else None
-                                                    for d in self.engine.get_tensor_shape(n)))
-                for n in self.inputs}
+    ``engine_options``: those of :class:`CachedEngine`. ``torch`` (set on activation): the torch
+    module when the graph runs on torch CUDA tensors, else None (numpy arrays).
+    """
+
+    def __init__(self, onnx_path, profile, *, name=None, **engine_options):
+        self.engine = CachedEngine(onnx_path, profile, **engine_options)
+        self.name = name or f"trt:{Path(onnx_path).stem}"
+        self.runner = self.torch = None
 
     @property
-    def output_names(self):
-        return list(self.outputs)
+    def built(self):
+        return self.engine.built
 
-    def infer_impl(self, feed_dict, output_names=None):
-        keep = []   # host arrays that must outlive the asynchronous copies
-        for name in self.inputs:
-            array = np.ascontiguousarray(feed_dict[name], dtype=self._dtype(name))
-            if not self.context.set_input_shape(name, array.shape):
-                raise ValueError(f"{self.name}: input {name} shape {array.shape} is outside the "
-                                 f"engine's profile {self.profile.get(name)}")
-            if self.engine.is_shape_inference_io(name):   # shape tensors are read on the host
-                keep.append(array)
-                ptr = array.ctypes.data
-            else:
-                keep.append(self.buffers[name].copy_from(array, self.stream))
-                ptr = self.buffers[name].ptr
-            self.context.set_tensor_address(name, ptr)
-        results = {}
-        for name in self.outputs:
-            shape = tuple(self.context.get_tensor_shape(name))
-            host = np.empty(shape, self._dtype(name))
-            self.buffers[name].reserve(max(host.nbytes, 1))
-            self.context.set_tensor_address(name, self.buffers[name].ptr)
-            results[name] = host
-        if not self.context.execute_async_v3(self.stream.handle):
-            raise RuntimeError(f"{self.name}: execute_async_v3 failed (see the TensorRT log)")
-        wanted = output_names or self.outputs
-        for name in wanted:
-            self.buffers[name].copy_to(results[name], self.stream)
-        self.stream.synchronize()
-        return {name: results[name] for name in wanted}
+    @property
+    def is_active(self):
+        return self.runner is not None
+
+    def polygraphy_runner(self):
+        """A fresh, inactive Polygraphy ``TrtRunner`` on this graph's engine (for ``Comparator``)."""
+        from polygraphy.backend.trt import TrtRunner
+
+        return TrtRunner(self.engine, name=self.name)
+
+    def activate(self):
+        if self.runner is None:
+            self.torch = cuda_torch()
+            if self.torch is not None:
+                self.torch.cuda.set_device(self.engine.device_id)   # Polygraphy allocates there
+            runner = self.polygraphy_runner()
+            with quiet():
+                runner.activate()
+            self.runner = runner
+        return self
+
+    def deactivate(self):
+        if self.runner is not None:
+            self.runner.deactivate()
+            self.runner = None
+
+    def __enter__(self):
+        return self.activate()
+
+    def __exit__(self, *exc):
+        self.deactivate()
+
+    def to_device(self, array):
+        """``array`` as this graph takes it: a torch CUDA tensor, or a contiguous numpy array."""
+        if self.torch is None:
+            return np.ascontiguousarray(array)
+        device = f"cuda:{self.engine.device_id}"
+        if isinstance(array, self.torch.Tensor):
+            return array.to(device).contiguous()
+        return self.torch.as_tensor(np.ascontiguousarray(array), device=device)
+
+    def infer(self, feed_dict, output_names=None, copy_outputs_to_host=True):
+        """``{output: array}`` for ``output_names`` (default all).
+
+        Host outputs are numpy arrays of their own. With ``copy_outputs_to_host=False`` the
+        outputs are the runner's device buffers (torch CUDA tensors when ``torch`` is set),
+        valid until this graph's next call. Torch inputs must come from torch's default stream
+        (which the runner's stream waits for).
+        """
+        if self.runner is None:
+            raise RuntimeError(f"{self.name}: activate the graph (or use it in a with block) "
+                               "before infer()")
+        feed = {name: self.to_device(value) for name, value in feed_dict.items()}
+        outputs = self.runner.infer(feed, copy_outputs_to_host=False)
+        names = output_names or list(outputs)
+        if not copy_outputs_to_host:
+            return {name: outputs[name] for name in names}
+        if self.torch is not None:
+            return {name: outputs[name].cpu().numpy() for name in names}
+        return {name: outputs[name].numpy() for name in names}

@@ -84,3 +84,26 @@ def test_bad_inputs_are_refused(backend, batch):
         backend.run(x, labels, noise, Settings(eps=8 / 255, n_samples=N + 1, seed=0))
     with pytest.raises(ValueError, match="route"):
         OrtBackend(backend.bundle, route="fast")
+
+
+@pytest.mark.parametrize("lr", [1.0, 0.7])
+def test_cascade_algebra_is_the_same_on_torch_tensors(lr):
+    """The algebra the TensorRT backend runs on torch CUDA tensors: bit-identical to numpy's, and
+    to the formulas written with np.minimum/np.maximum and float32 scalars."""
+    rng = np.random.default_rng(4)
+    x = rng.random((3, 3, 8, 8), dtype=np.float32)
+    steps = [rng.random(x.shape, dtype=np.float32) for _ in "FB"]
+    eps = 8 / 255
+
+    def run(to):
+        fakes = iter([to(s) for s in steps])
+        return cascade(to(x), to(np.zeros(3, np.int64)), [None, None], eps=eps, lr=lr, epochs="FB",
+                       smooth_step=lambda c, y, n, e, d: next(fakes))
+
+    on_numpy, on_torch = run(np.asarray), run(torch.from_numpy).numpy()
+    assert on_numpy.dtype == np.float32 and np.array_equal(on_numpy, on_torch)
+    e, current = np.float32(eps), x
+    for sign, step in zip((1.0, -1.0), steps):
+        moved = current + np.float32(sign * lr) * (step - current)
+        current = np.clip(np.minimum(np.maximum(moved, x - e), x + e), np.float32(0), np.float32(1))
+    assert np.array_equal(on_numpy, current)

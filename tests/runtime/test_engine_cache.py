@@ -34,7 +34,7 @@ def test_store_and_load(tmp_path):
 @pytest.mark.parametrize("field, value", [("onnx_sha256", "b" * 64), ("tensorrt_version", "11.0.0"),
                                           ("gpu_name", "H100"), ("compute_capability", "9.0"),
                                           ("profile", profile_key({"center": ((1, 3, 32, 32),) * 3})),
-                                          ("precision", "fp16")])
+                                          ("precision", "fp16"), ("tf32", True)])
 def test_stale_engine_is_rejected(tmp_path, field, value):
     cache = EngineCache(tmp_path)
     cache.store("mcgs_step", key(), b"old engine")

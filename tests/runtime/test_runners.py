@@ -1,8 +1,8 @@
-"""The ONNX Runtime runner (Polygraphy-style protocol), provider options and the comparator."""
+"""The ONNX Runtime runner (Polygraphy-style protocol), provider options and Polygraphy's Comparator."""
 import numpy as np
 import pytest
 
-from mspd_edge.runtime.compare import Comparator, array_error
+from mspd_edge.runtime.compare import Tolerances, array_error, compare_graphs
 from mspd_edge.runtime.runners import (OnnxRuntimeRunner, ProviderUnavailable, available_providers,
                                        provider_chain)
 
@@ -52,17 +52,19 @@ def test_missing_provider_is_explained(tiny_bundle):
         OnnxRuntimeRunner(tiny_bundle / "backbone.onnx", provider="cuda").activate()
 
 
-def test_comparator(tiny_bundle):
-    """Optimised and unoptimised sessions of one graph agree to float32 rounding."""
+def test_compare_graphs_with_polygraphy(tiny_bundle):
+    """Polygraphy's Comparator on two ORT CPU sessions of one graph (optimised, unoptimised):
+    they agree to float32 rounding, and a tolerance tighter than that rounding fails."""
     runners = [OnnxRuntimeRunner(tiny_bundle / "backbone_grad.onnx", optimization_level=level,
-                                 threads=1, name=level) for level in ("all", "disable")]
+                                 threads=1, name=level).polygraphy_runner() for level in ("all", "disable")]
     rng = np.random.default_rng(1)
     feeds = [{"images": rng.random((n, 3, 32, 32), dtype=np.float32),
               "labels": rng.integers(0, 10, n).astype(np.int64)} for n in (1, 5)]
-    results = Comparator.run(runners, feeds)
-    assert [len(v) for v in results.values()] == [2, 2]
-    report = Comparator.compare(results)
+    report = compare_graphs(runners, feeds)
     grad = report["disable"]["grad"]
-    assert grad["cosine"] > 0.999999 and grad["rel_err"] < 1e-5
+    assert set(report["disable"]) == {"grad", "loss", "logits"}
+    assert grad["ok"] and grad["cosine"] > 0.999999 and grad["max_abs"] <= grad["atol"]
+    impossible = compare_graphs(runners, feeds, Tolerances(min_cosine=1.5))   # cosine <= 1
+    assert not impossible["disable"]["grad"]["ok"]
     same = array_error([1.0, 2.0], [1.0, 2.0])
     assert same["max_abs"] == same["rel_err"] == 0 and same["cosine"] == pytest.approx(1)

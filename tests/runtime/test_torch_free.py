@@ -6,8 +6,8 @@ from torch_free import run_without_torch
 
 def test_protect_without_torch(tiny_bundle, cifar10_dir, tmp_path):
     """In one fresh interpreter where ``import torch`` fails: import the runtime, protect two
-    CIFAR-10 images through the pipeline, then run ``mspd-edge protect --backend ort``, and
-    ask for an automatic export (which needs torch: a clean usage error)."""
+    CIFAR-10 images through the pipeline, probe the TensorRT path, then run ``mspd-edge protect
+    --backend ort``, and ask for an automatic export (which needs torch: a clean usage error)."""
     code = f"""
 import json, sys
 import numpy as np
@@ -19,6 +19,7 @@ with rt.OrtBackend({str(tiny_bundle)!r}, threads=1) as backend:
     settings = Settings(n_samples=2, seed=5).resolved(backend)
     out = [img for _, img, _ in protect_images(images, backend, settings)]
 levels = max(int(np.abs(a.astype(int) - b.astype(int)).max()) for a, b in zip(out, images))
+trt_ok, trt_why = rt.trt_available()     # imports Polygraphy, probes TensorRT and CUDA
 heavy = sorted(m for m in sys.modules if m.split(".")[0] == "onnx" or m.startswith("mspd_edge.export"))
 from mspd_edge.cli import main
 import cv2
@@ -35,7 +36,7 @@ for args in (["--model-dir", {str(tiny_bundle)!r}], []):
     except Exception as exc:
         codes.append(type(exc).__name__ + ": " + str(exc))
 print(json.dumps({{"shapes": [list(o.shape) for o in out], "levels": levels, "codes": codes,
-                  "heavy": heavy,
+                  "heavy": heavy, "trt": [trt_ok, trt_why],
                   "torch": [m for m in sys.modules if m == "torch" or m.startswith("torch.")]}}))
 """
     done = run_without_torch(code, env={"MSPD_EDGE_CACHE": str(tmp_path / "cache")})
@@ -43,6 +44,7 @@ print(json.dumps({{"shapes": [list(o.shape) for o in out], "levels": levels, "co
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["torch"] == []
     assert result["heavy"] == []      # the runtime needs neither onnx nor the exporter
+    assert result["trt"][0] or result["trt"][1]   # available, or one line saying why not
     assert result["shapes"] == [[32, 32, 3], [32, 32, 3]] and 0 < result["levels"] <= 8
     assert result["codes"][0] == 0 and (tmp_path / "out" / "in0.png").is_file()
     assert "UsageError" in str(result["codes"][1]) and "needs torch" in str(result["codes"][1])
