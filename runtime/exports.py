@@ -3,64 +3,31 @@
 ``mspd-edge protect --backend ort|trt`` without ``--model-dir`` uses
 ``<cache>/exports/<backbone>[+<classifier>]-<fingerprint>/`` (``<cache>``: ``$MSPD_EDGE_CACHE``,
 else ``$XDG_CACHE_HOME/mspd-edge``, else ``~/.cache/mspd-edge``). The fingerprint hashes the
-weights files (and model manifests) of both models, the mspd-edge version and the bundle
-format, so new weights give a new export. Finding the files needs no torch, so a cached
+weights files (and model manifests) of both models, found by the zoo's torch-free locator
+(:func:`mspd_edge.zoo.locate.model_files`), the mspd-edge version and the bundle format, so
+new weights give a new export. Finding the files needs no torch, so a cached
 export is used by a process that never imports torch; making one (``mspd_edge.export``)
 needs torch and is the CLI's job.
 """
 import hashlib
-import os
+import json
 import re
 from pathlib import Path
 
 from mspd_edge import __version__
 
 from mspd_edge.digest import sha256_file
+from mspd_edge.zoo import locate
 
 from .bundle import FORMAT, MANIFEST
 from .engine_cache import cache_root
 
 EXPORT_FORMAT_VERSION = 1
-MODELS_ENV = "MSPD_EDGE_MODELS"
-
-
-def _weights_dir():
-    import mspd_edge
-
-    return Path(mspd_edge.__file__).resolve().parent / "weights"
-
-
-def model_files(ref):
-    """The files that define model ``ref`` (a zoo name, manifest or checkpoint), without torch.
-
-    Shipped models: ``mspd_edge/weights/<name>.json`` and ``.pt``; a ``.json`` manifest and the
-    ``.pt`` beside it; a checkpoint file; a RobustBench id: its checkpoint in RobustBench's
-    layout under ``$MSPD_EDGE_MODELS`` or ``./models``. An empty list when none is found.
-    """
-    ref = str(ref)
-    path = Path(ref)
-    if path.is_file():
-        files = [path]
-        if path.suffix == ".json" and path.with_suffix(".pt").is_file():
-            files.append(path.with_suffix(".pt"))
-        return files
-    weights = _weights_dir()
-    shipped = [weights / f"{ref}.json", weights / f"{ref}.pt"]
-    if all(p.is_file() for p in shipped):
-        return shipped
-    roots = [Path(os.environ[MODELS_ENV])] if os.environ.get(MODELS_ENV) else []
-    for root in roots + [Path("models")]:
-        found = sorted(root.glob(f"*/*/{ref}.pt")) if root.is_dir() else []
-        if found:
-            return found[:1]
-    return []
 
 
 def paired_classifier(ref):
     """The ``pair`` a shipped model's manifest names (None when unknown without torch)."""
-    import json
-
-    for manifest in (Path(str(ref)), _weights_dir() / f"{ref}.json"):
+    for manifest in (Path(str(ref)), locate.WEIGHTS_DIR / f"{ref}.json"):
         if manifest.suffix == ".json" and manifest.is_file():
             try:
                 return json.loads(manifest.read_text()).get("pair")
@@ -82,7 +49,7 @@ def export_dir(backbone, classifier=None, root=None):
         if ref is None:
             digest.update(b"|none")
             continue
-        files = model_files(ref)
+        files = locate.model_files(ref)
         if not files:
             return None
         digest.update(b"|" + str(ref).encode())

@@ -1,7 +1,7 @@
 """Helpers shared by the zoo, export and runtime tests: reduced architectures, BatchNorm stats."""
 import torch
 
-from mspd_edge.zoo.common import CIFAR10_MEAN, CIFAR10_STD
+from mspd_edge.zoo.info import CIFAR10_MEAN, CIFAR10_STD
 
 # Reduced-size variants of every registry architecture (same code, small widths/depths, 32x32).
 REDUCED = {

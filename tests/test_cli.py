@@ -200,8 +200,9 @@ EMBEDDED = ["--backbone", "cifar10-backbone", "--classifier", "cifar10-classifie
 
 @pytest.fixture(scope="module")
 def embedded_models():
-    loader = pytest.importorskip("mspd_edge.zoo.loader")
-    files = [loader.WEIGHTS_DIR / f"{name}{ext}" for name in ("cifar10-backbone", "cifar10-classifier")
+    from mspd_edge.zoo.locate import WEIGHTS_DIR
+
+    files = [WEIGHTS_DIR / f"{name}{ext}" for name in ("cifar10-backbone", "cifar10-classifier")
              for ext in (".json", ".pt")]
     missing = [str(f) for f in files if not f.is_file()]
     if missing:

@@ -18,7 +18,8 @@ def load_checked(load_model, name, option):
         return load_model(name)
     except (ValueError, KeyError, OSError, RuntimeError, EOFError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BackendError(f"{name}: {reason}", option) from None
+        message = reason if reason.startswith(f"{name} ") else f"{name}: {reason}"
+        raise BackendError(message, option) from None
 
 
 def runtime_bundle(options, need_classifier):

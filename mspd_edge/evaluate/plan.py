@@ -7,7 +7,7 @@ import torch
 from ..imaging import to_model_input
 from ..torch_backend import TorchBackend
 from ..zoo import load_model
-from ..zoo.loader import WEIGHTS_DIR
+from ..zoo.locate import WEIGHTS_DIR
 from .attacks import attack_spec
 from .conditions import CONDITIONS, check_conditions
 from .datasets import load_labelled

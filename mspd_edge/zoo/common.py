@@ -1,16 +1,6 @@
-"""Pieces shared by the zoo architectures, and the normalisation constants they use."""
+"""Pieces shared by the zoo architectures (the normalisation constants are in :mod:`.info`)."""
 import torch
 import torch.nn as nn
-
-# RobustBench `dm_wide_resnet.py` / `cifar10.py` (also used by Wong2020Fast).
-CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR10_STD = (0.2471, 0.2435, 0.2616)
-# RobustBench `Hendrycks2020AugMixResNeXtNet` (mu = sigma = 0.5).
-AUGMIX_MEAN = (0.5, 0.5, 0.5)
-AUGMIX_STD = (0.5, 0.5, 0.5)
-# RobustBench `convstem_models.py` IMAGENET_MEAN/STD and timm's IMAGENET_DEFAULT_MEAN/STD (DeiT).
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class Normalize(nn.Module):

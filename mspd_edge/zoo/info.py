@@ -10,6 +10,17 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
 # The Keras ImageNet class index (https://github.com/pytorch/hub imagenet_classes.txt), one per line.
 IMAGENET_CLASSES_FILE = Path(__file__).with_name("imagenet_classes.txt")
 
+# Normalisation constants (inside the models, as in RobustBench):
+# RobustBench `dm_wide_resnet.py` / `cifar10.py` (also used by Wong2020Fast).
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2471, 0.2435, 0.2616)
+# RobustBench `Hendrycks2020AugMixResNeXtNet` (mu = sigma = 0.5).
+AUGMIX_MEAN = (0.5, 0.5, 0.5)
+AUGMIX_STD = (0.5, 0.5, 0.5)
+# RobustBench `convstem_models.py` IMAGENET_MEAN/STD and timm's IMAGENET_DEFAULT_MEAN/STD (DeiT).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
 # Input size (C, H, W) and default L-inf budget of each dataset: 8/255 at 32x32, 4/255 at 224x224.
 DATASETS = {
     "cifar10": {"input_size": (3, 32, 32), "eps": EPS_BY_INPUT_SIZE[32]},

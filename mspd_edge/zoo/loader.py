@@ -7,8 +7,8 @@ Names ``load_model`` accepts:
   plus the fp16 state dict ``<name>.pt`` (``checkpoint=`` overrides the weights file, e.g. with
   ``runs/<name>/best.pt`` while a model is not shipped yet);
 * the RobustBench ids of ``robustbench_ids.ROBUSTBENCH``; the checkpoint is ``checkpoint=PATH``,
-  else the first existing ``<root>/<dataset>/<threat_model>/<id>.pt`` (RobustBench's own layout)
-  for ``<root>`` = ``$MSPD_EDGE_MODELS``, then ``./models`` (RobustBench's default ``model_dir``).
+  else the one :func:`.locate.robustbench_checkpoint` finds in RobustBench's own layout
+  (``mspd-edge models pull ID`` puts it there).
 
 A path may also be given instead of a name: a manifest ``.json`` (weights next to it), or a
 checkpoint whose file stem is a known name, or whose keys and shapes fit exactly one known model.
@@ -19,20 +19,18 @@ prefixed (``module.``, ``model.``); normalisation buffers (``mean``/``std``, ``m
 ``normalize.mean``/``normalize.std``) are read into the model's ``Normalize`` when present.
 """
 import json
-import os
 import pickle
 from pathlib import Path
 
 import torch
 
+from . import locate
+from .checkpoint_file import format_problem
 from .embedded import CIFAR10, EMBEDDED
 from .info import ModelInfo, dataset_classes
 from .registry import build
 from .robustbench_ids import ROBUSTBENCH
 
-WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
-MODELS_ENV = "MSPD_EDGE_MODELS"
-ROBUSTBENCH_MODEL_DIR = Path("models")
 _WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")
 _WRAPPER_PREFIXES = ("module.", "model.")
 _NORM_KEYS = {"mean": "mean", "mu": "mean", "normalize.mean": "mean",
@@ -57,15 +55,16 @@ def load_model(name_or_path, checkpoint=None, weights_only=True):
     name, path, state = str(name_or_path), Path(name_or_path), None
     embedded = _embedded_specs()
     if name in embedded:
-        spec, weights = embedded[name], checkpoint or WEIGHTS_DIR / f"{name}.pt"
-        if checkpoint is None and not (WEIGHTS_DIR / f"{name}.json").is_file():
+        manifest = locate.WEIGHTS_DIR / f"{name}.json"
+        spec, weights = embedded[name], checkpoint or manifest.with_suffix(".pt")
+        if checkpoint is None and not manifest.is_file():
             raise FileNotFoundError(
-                f"embedded model {name!r} is not shipped yet ({WEIGHTS_DIR / f'{name}.json'} is "
-                f"missing): train it with scripts/train_embedded.py {name}, or pass checkpoint=PATH")
+                f"embedded model {name!r} is not shipped yet ({manifest} is missing): train it "
+                f"with scripts/train_embedded.py {name}, or pass checkpoint=PATH")
         source = f"embedded {weights}"
     elif name in ROBUSTBENCH:
         spec = ROBUSTBENCH[name]
-        weights = checkpoint or robustbench_checkpoint(name)
+        weights = checkpoint or locate.robustbench_checkpoint(name)
         source = f"robustbench {spec['dataset']}/{spec['threat_model']} {weights}"
     elif path.is_file() and path.suffix == ".json":
         spec = json.loads(path.read_text())
@@ -85,24 +84,25 @@ def load_model(name_or_path, checkpoint=None, weights_only=True):
     return _assemble(name, spec, state, norm, weights, source)
 
 
-def robustbench_checkpoint(name):
-    """Where the checkpoint of RobustBench model ``name`` lies (RobustBench's folder layout)."""
-    spec = ROBUSTBENCH[name]
-    relative = Path(spec["dataset"], spec["threat_model"], f"{name}.pt")
-    roots = [Path(os.environ[MODELS_ENV])] if os.environ.get(MODELS_ENV) else []
-    candidates = [root / relative for root in roots + [ROBUSTBENCH_MODEL_DIR]]
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise FileNotFoundError(
-        f"no checkpoint for RobustBench model {name!r}: looked for {[str(p) for p in candidates]} "
-        f"(set ${MODELS_ENV} or pass checkpoint=PATH); the file is {spec['origin']}")
+def check_checkpoint(name, path, weights_only=True):
+    """Why checkpoint ``path`` does not load into zoo model ``name``, or None when it does.
+
+    The checks of :func:`load_model` (a readable checkpoint holding a state dict whose keys and
+    shapes fit the architecture), on a model built on the meta device: no weights are copied.
+    """
+    spec = _known_specs()[name]
+    try:
+        state, _ = _read_checkpoint(Path(path), weights_only)
+    except ValueError as exc:
+        return str(exc)
+    problems = _mismatch(_build(spec, "meta"), state)
+    return f"it does not fit {name} ({spec['arch']}): {'; '.join(problems)}" if problems else None
 
 
 def _embedded_specs():
     specs = {name: {"arch": s["arch"], "arch_kwargs": s["arch_kwargs"], "pair": s.get("pair"), **CIFAR10}
              for name, s in EMBEDDED.items()}
-    for manifest in sorted(WEIGHTS_DIR.glob("*.json")):
+    for manifest in locate.shipped_manifests():
         specs[manifest.stem] = json.loads(manifest.read_text())
     return specs
 
@@ -127,12 +127,23 @@ def _assemble(name, spec, state, norm, weights, source):
 
 
 def _read_checkpoint(path, weights_only):
-    """The state dict in ``path``, unwrapped and unprefixed, and its normalisation tensors."""
+    """The state dict in ``path``, unwrapped and unprefixed, and its normalisation tensors.
+
+    A file that is no checkpoint at all is named with what it is (:func:`format_problem`) before
+    torch reads it.
+    """
+    problem = format_problem(path)
+    if problem is not None:
+        raise ValueError(f"{path} is not a torch checkpoint: {problem}")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=weights_only)
     except pickle.UnpicklingError as err:
         raise ValueError(f"checkpoint {path} holds more than tensors; if you trust it, load it "
                          f"with weights_only=False ({str(err).splitlines()[0]})") from None
+    except (RuntimeError, EOFError, KeyError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"{path} cannot be read as a torch checkpoint ({reason}): damaged "
+                         "or truncated?") from None
     while isinstance(obj, dict) and not all(torch.is_tensor(v) for v in obj.values()):
         key = next((k for k in _WRAPPER_KEYS if isinstance(obj.get(k), dict)), None)
         if key is None:
@@ -151,15 +162,20 @@ def _read_checkpoint(path, weights_only):
         state = {k[len(prefix):]: v for k, v in state.items()}
 
 
-def _load_into(model, state, norm, what):
+def _mismatch(model, state):
+    """What keeps ``state`` from loading into ``model``: missing, unexpected, reshaped keys."""
     own = model.state_dict()
     missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in state if k not in own]
     reshaped = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
                 for k, v in own.items() if k in state and state[k].shape != v.shape]
-    problems = [f"{label} {_few(keys)}" for label, keys in
-                (("missing keys", missing), ("unexpected keys", unexpected),
-                 ("wrong shapes (checkpoint vs model)", reshaped)) if keys]
+    return [f"{label} {_few(keys)}" for label, keys in
+            (("missing keys", missing), ("unexpected keys", unexpected),
+             ("wrong shapes (checkpoint vs model)", reshaped)) if keys]
+
+
+def _load_into(model, state, norm, what):
+    problems = _mismatch(model, state)
     if problems:
         raise ValueError(f"{what}: {'; '.join(problems)}")
     model.load_state_dict(state, strict=False)

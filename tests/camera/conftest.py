@@ -6,7 +6,7 @@ import torch
 
 from camera_helpers import EPS, decode_video, smooth_frames, write_video
 
-from mspd_edge.zoo.loader import WEIGHTS_DIR
+from mspd_edge.zoo.locate import WEIGHTS_DIR
 
 EMBEDDED = ("cifar10-backbone", "cifar10-classifier")
 

@@ -48,3 +48,33 @@ print(json.dumps({{"shapes": [list(o.shape) for o in out], "levels": levels, "co
     assert result["shapes"] == [[32, 32, 3], [32, 32, 3]] and 0 < result["levels"] <= 8
     assert result["codes"][0] == 0 and (tmp_path / "out" / "in0.png").is_file()
     assert "UsageError" in str(result["codes"][1]) and "needs torch" in str(result["codes"][1])
+
+
+def test_locator_and_models_command_without_torch(tmp_path):
+    """With torch blocked: the export cache keys a RobustBench checkpoint found by the zoo's
+    locator, and ``mspd-edge models pull --from FILE`` / ``verify`` / ``list`` run (the file's
+    bytes are checked; its keys need torch)."""
+    import torch
+
+    source = tmp_path / "wong.pt"
+    torch.save({"w": torch.ones(2)}, source)
+    code = f"""
+import json, sys
+from mspd_edge.cli import main
+from mspd_edge.runtime import exports
+codes = []
+for args in (["pull", "Wong2020Fast", "--from", {str(source)!r}], ["verify"], ["list"]):
+    try:
+        main(["models", *args])
+    except SystemExit as exc:
+        codes.append(exc.code)
+print(json.dumps({{"codes": codes, "export": str(exports.export_dir("Wong2020Fast", root="x")),
+                  "torch": [m for m in sys.modules if m == "torch" or m.startswith("torch.")]}}))
+"""
+    done = run_without_torch(code, env={"MSPD_EDGE_MODELS": str(tmp_path / "zoo")})
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    result = json.loads(lines[-1])
+    assert result["torch"] == [] and result["codes"] == [0, 0, 0]
+    assert "bytes only: keys unchecked without torch" in lines[0] and lines[1].startswith("ok ")
+    assert result["export"].startswith("x/Wong2020Fast-")

@@ -5,7 +5,7 @@ import pytest
 import torch
 from model_helpers import REDUCED as SHARED_REDUCED
 
-from mspd_edge.zoo.common import CIFAR10_MEAN, CIFAR10_STD
+from mspd_edge.zoo.info import CIFAR10_MEAN, CIFAR10_STD
 from mspd_edge.zoo.registry import ARCHITECTURES, build
 
 # The shared reduced sizes, plus the ReLU variant of the DeepMind WideResNet.

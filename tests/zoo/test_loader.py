@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from mspd_edge.zoo import ModelInfo, list_models, load_model, loader
+from mspd_edge.zoo import ModelInfo, list_models, load_model, loader, locate
 from mspd_edge.zoo.embedded import EMBEDDED
 from mspd_edge.zoo.registry import build
 from mspd_edge.zoo.robustbench_ids import ROBUSTBENCH
@@ -29,7 +29,7 @@ def weights_dir(tmp_path, monkeypatch):
     """An empty embedded-weights folder (nothing shipped yet)."""
     folder = tmp_path / "weights"
     folder.mkdir()
-    monkeypatch.setattr(loader, "WEIGHTS_DIR", folder)
+    monkeypatch.setattr(locate, "WEIGHTS_DIR", folder)
     return folder
 
 
@@ -137,6 +137,27 @@ def test_pickled_objects_need_weights_only_false(tiny_ids, tmp_path):
     same_function(load_model("Wong2020Fast", checkpoint=path, weights_only=False), tiny_wong())
 
 
+def test_files_that_are_no_checkpoint_are_named_before_torch_reads_them(tiny_ids, tmp_path):
+    page = tmp_path / "page.pt"
+    page.write_bytes(b"<!DOCTYPE html><html><title>Google Drive - Virus scan warning</title></html>")
+    with pytest.raises(ValueError, match=rf"^{page} is not a torch checkpoint: got an HTML page"):
+        load_model("Wong2020Fast", checkpoint=page)
+    legacy = tmp_path / "legacy.pt"
+    torch.save(tiny_wong().state_dict(), legacy, _use_new_zipfile_serialization=False)
+    legacy.write_bytes(legacy.read_bytes()[:-100])       # a truncated legacy (pickle) file
+    with pytest.raises(ValueError, match=rf"^{legacy} cannot be read as a torch checkpoint \(.*truncated"):
+        load_model("Wong2020Fast", checkpoint=legacy)
+
+
+def test_check_checkpoint_reports_without_loading(tiny_ids, tmp_path):
+    good, other = tmp_path / "good.pt", tmp_path / "other.pt"
+    torch.save({"state_dict": tiny_wong().state_dict()}, good)
+    torch.save(build("resnet", base_width=4).state_dict(), other)
+    assert loader.check_checkpoint("Wong2020Fast", good) is None
+    assert loader.check_checkpoint("Wong2020Fast", other).startswith(
+        "it does not fit Wong2020Fast (preact_resnet): unexpected keys")
+
+
 def _robustbench_file(root):
     path = root / "cifar10" / "Linf" / "Wong2020Fast.pt"
     path.parent.mkdir(parents=True)
@@ -145,25 +166,25 @@ def _robustbench_file(root):
 
 
 def test_robustbench_location_in_current_dir(tiny_ids, tmp_path, monkeypatch):
-    monkeypatch.delenv(loader.MODELS_ENV, raising=False)
+    monkeypatch.delenv(locate.MODELS_ENV, raising=False)
     path = _robustbench_file(tmp_path / "models")
     monkeypatch.chdir(tmp_path)
     model = load_model("Wong2020Fast")
     same_function(model, tiny_wong())
     assert "models/cifar10/Linf/Wong2020Fast.pt" in model.info.source
-    assert loader.robustbench_checkpoint("Wong2020Fast").resolve() == path
+    assert locate.robustbench_checkpoint("Wong2020Fast").resolve() == path
 
 
 def test_robustbench_location_from_env(tiny_ids, tmp_path, monkeypatch):
     path = _robustbench_file(tmp_path / "zoo")
-    monkeypatch.setenv(loader.MODELS_ENV, str(tmp_path / "zoo"))
+    monkeypatch.setenv(locate.MODELS_ENV, str(tmp_path / "zoo"))
     monkeypatch.chdir(tmp_path)
-    assert loader.robustbench_checkpoint("Wong2020Fast") == path
+    assert locate.robustbench_checkpoint("Wong2020Fast") == path
     same_function(load_model("Wong2020Fast"), tiny_wong())
 
 
 def test_robustbench_missing_file_says_where_it_looked(tmp_path, monkeypatch):
-    monkeypatch.delenv(loader.MODELS_ENV, raising=False)
+    monkeypatch.delenv(locate.MODELS_ENV, raising=False)
     monkeypatch.chdir(tmp_path)
     expected = r"models/imagenet/corruptions/Tian2022Deeper_DeiT-B\.pt.*tian2022deeper-deit-b\.pth"
     with pytest.raises(FileNotFoundError, match=expected):

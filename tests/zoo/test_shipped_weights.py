@@ -7,7 +7,7 @@ import torch
 from mspd_edge.data import load_npz
 from mspd_edge.digest import sha256_file
 from mspd_edge.zoo import load_model
-from mspd_edge.zoo.loader import WEIGHTS_DIR
+from mspd_edge.zoo.locate import WEIGHTS_DIR
 
 MANIFESTS = sorted(WEIGHTS_DIR.glob("*.json"))
 N_IMAGES = 100
