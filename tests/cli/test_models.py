@@ -32,6 +32,11 @@ def root(tmp_path, monkeypatch):
 
 
 @pytest.fixture
+def gdown():
+    return pytest.importorskip("gdown")      # the models extra: downloads need it
+
+
+@pytest.fixture
 def checkpoint(monkeypatch):
     """A checkpoint of Wong2020Fast's architecture at width 4 (the id table reduced to match)."""
     spec = ROBUSTBENCH[ID]
@@ -42,7 +47,7 @@ def checkpoint(monkeypatch):
     return buffer.getvalue()
 
 
-def test_pull_list_path_verify(root, checkpoint):
+def test_pull_list_path_verify(root, checkpoint, gdown):
     before = invoke("models", "list")
     assert before.exit_code == 0 and len(before.stdout.splitlines()) == 1 + len(ROBUSTBENCH)
     assert invoke("models", "path", ID).exit_code == 1
@@ -63,7 +68,7 @@ def test_pull_list_path_verify(root, checkpoint):
     assert len(tampered.stdout.splitlines()) == 1
 
 
-def test_a_page_instead_of_a_checkpoint_is_one_error_line(root, checkpoint):
+def test_a_page_instead_of_a_checkpoint_is_one_error_line(root, checkpoint, gdown):
     with running_server() as server:
         result = invoke("models", "pull", ID, "-q", "--retries", "0",
                         "--from", server.serve("/uc", HTML, "text/html"))

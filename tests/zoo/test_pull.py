@@ -25,6 +25,7 @@ VIRUS_SCAN_PAGE = (b"<!DOCTYPE html><html><head><title>Google Drive - Virus scan
 
 @pytest.fixture
 def server():
+    pytest.importorskip("gdown")     # the models extra: downloads need it
     with running_server() as running:
         yield running
 
@@ -164,7 +165,7 @@ def test_verify_names_missing_and_bad_files(root, checkpoint):
 def test_every_listed_location_goes_to_the_right_gdown_route():
     """The Drive ids reach gdown as Drive downloads (gdown's own URL parser; no network here:
     the Drive transfer itself is untested in this sandbox), DeiT-B as a plain URL."""
-    from gdown.parse_url import parse_url
+    parse_url = pytest.importorskip("gdown.parse_url").parse_url
 
     from mspd_edge.zoo.pretrained import PUBLISHED
 
