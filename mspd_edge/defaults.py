@@ -9,4 +9,4 @@ EPS_BY_INPUT_SIZE = {32: 8 / 255, 224: 4 / 255}   # L-inf budget by model input 
 LABEL_MODES = ("classifier", "couple", "gt")
 BACKBONE = "cifar10-backbone"   # embedded default backbone; its manifest names the paired classifier
 MAX_PIXELS = 50_000_000         # largest image the file tools decode (Pillow's own bomb limit: ~89 M)
-READ_CACHE_BYTES = 512 * 2**20  # decoded pixels kept from the read check for the cascade; more are re-read
+BATCH_BYTES = 256 * 2**20       # decoded pixels the file tools hold for one cascade batch (a larger image goes alone)

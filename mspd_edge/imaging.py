@@ -1,16 +1,24 @@
 """Bring any 8-bit image to a model's input and the protection back to the image (numpy, cv2).
 
-Resize rule (until full-resolution protection lands): the image is resized to the model's
-input size for the gradient computation (area interpolation when shrinking, bilinear when
-enlarging); the perturbation ``protected - resized`` is resized back bilinearly to the full
-size, added to the original, and the 8-bit budget rule is enforced at full size. Gray images
-are replicated to the model's channels and get the channel-mean perturbation (gray stays gray);
-an alpha channel is carried through untouched.
+Resize rule (until full-resolution protection lands): an image of another size than the
+model's input is resized to it for the gradient computation, by the exact area average of
+its pixels when it is at least the model's size both ways (a photo), else by OpenCV (area
+when it has more pixels, bilinear when fewer); the perturbation ``protected - model input``
+is resized back bilinearly (OpenCV's pixel-centre convention) to the full size, added to the
+original, and the 8-bit budget rule is enforced at full size. Gray images are replicated to
+the model's channels and get the channel-mean perturbation (gray stays gray); an alpha channel
+is carried through untouched.
+
+Memory: nothing full-size is held in floating point. The area average sums the 8-bit pixels
+directly, and the full-size work runs in bands of rows (:data:`BAND_VALUES` values each), so
+a photo costs its 8-bit input and output plus a few bands, whatever its size.
 """
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+BAND_VALUES = 1 << 21   # float values per band of rows in the full-size work (8 MiB of float32)
 
 
 @dataclass
@@ -45,18 +53,47 @@ def _resize(array_hwc, size_hw, shrink):
     return out if out.ndim == 3 else out[:, :, None]
 
 
+def _area_axis(values, cells, axis):
+    """The exact area average of ``values`` along ``axis`` in ``cells`` equal cells (float64).
+
+    Cell k covers ``[k L / cells, (k + 1) L / cells)`` of the ``L >= cells`` entries: the whole
+    entries inside it are summed (exactly, for 8-bit values; no full-size copy), the two it cuts
+    are weighted.
+    """
+    length = values.shape[axis]
+    first, part = np.divmod(np.arange(cells + 1) * length, cells)   # cell edges: first + part / cells
+    entries = np.moveaxis(values, axis, 0)
+    sums = np.stack([entries[a:b].sum(axis=0, dtype=np.float64) for a, b in zip(first[:-1], first[1:])])
+    shape = (cells,) + (1,) * (values.ndim - 1)
+
+    def cut(index, weight):
+        return entries[np.minimum(index, length - 1)] * (weight / cells).reshape(shape)
+
+    sums += cut(first[1:], part[1:]) - cut(first[:-1], part[:-1])
+    return np.moveaxis(sums * (cells / length), 0, axis)
+
+
+def area_average(color, size_hw):
+    """The area average (float64 ``[h, w, C]``) of a uint8 ``[H, W, C]`` image at least ``size_hw``."""
+    return _area_axis(_area_axis(color, size_hw[0], 0), size_hw[1], 1)
+
+
 def to_model_input(image, input_size):
     """float32 ``[C, h, w]`` in [0, 1] for a model of ``input_size`` (C, h, w), plus its Layout."""
     color, alpha, gray = split(image)
     channels, h, w = input_size
-    x = color.astype(np.float32) / 255
+    if color.shape[2] != channels and not gray:
+        raise ValueError(f"{color.shape[2]}-channel image for a {channels}-channel model")
+    height, width = color.shape[:2]
+    resized = (height, width) != (h, w)
+    if resized and height >= h and width >= w:
+        x = (area_average(color, (h, w)) / 255).astype(np.float32)
+    else:
+        x = color.astype(np.float32) / 255
+        if resized:
+            x = _resize(x, (h, w), shrink=height * width > h * w)
     if x.shape[2] != channels:
-        if not gray:
-            raise ValueError(f"{x.shape[2]}-channel image for a {channels}-channel model")
         x = np.repeat(x, channels, axis=2)
-    resized = x.shape[:2] != (h, w)
-    if resized:
-        x = _resize(x, (h, w), shrink=x.shape[0] * x.shape[1] > h * w)
     chw = np.ascontiguousarray(x.transpose(2, 0, 1))
     return chw, Layout(color, alpha, gray, image.shape, chw if resized else None)
 
@@ -66,32 +103,83 @@ def budget_levels(eps):
     return int(round(255 * eps))
 
 
-def to_uint8_within_budget(protected, original, eps):
-    """Round ``protected`` (float in [0,1]) to 8 bits, within ``round(255 eps)`` levels of ``original``."""
+def check_budget(eps):
+    """The budget in 8-bit levels of ``eps``; raises ValueError when it rounds to 0 levels."""
     levels = budget_levels(eps)
-    rounded = np.rint(np.asarray(protected, np.float32) * np.float32(255)).astype(np.int32)
-    base = original.astype(np.int32)
-    return np.clip(rounded, base - levels, base + levels).clip(0, 255).astype(np.uint8)
+    if levels < 1:
+        raise ValueError(f"eps {255 * eps:g}/255 rounds to 0 levels of the 8-bit outputs "
+                         "(nothing could change); the smallest budget is 1/255")
+    return levels
 
 
-def _full_size(protected_hwc, layout):
-    """The protected float image at the original size (the resize rule in the module docstring)."""
-    if layout.resized is None and not layout.gray:
-        return protected_hwc
-    base = layout.color.astype(np.float32) / 255
-    model_input = base if layout.resized is None else layout.resized.transpose(1, 2, 0)
-    delta = protected_hwc - model_input
-    if layout.resized is not None:
-        delta = _resize(delta, base.shape[:2], shrink=False)
-    if layout.gray:
-        delta = delta.mean(axis=2, keepdims=True)
-    return base + delta
+def to_uint8_within_budget(protected, original, eps):
+    """Round ``protected`` (float in [0,1]) to 8 bits, within ``round(255 eps)`` levels of ``original``.
+
+    int16 arithmetic (any ``protected`` within [-128, 128] is exact; the cascade's is in [0, 1]).
+    """
+    levels = budget_levels(eps)
+    rounded = np.rint(np.asarray(protected, np.float32) * np.float32(255)).astype(np.int16)
+    base = original.astype(np.int16)
+    np.minimum(rounded, base + levels, out=rounded)
+    np.maximum(rounded, base - levels, out=rounded)
+    return rounded.clip(0, 255).astype(np.uint8)
+
+
+def _linear_taps(source, target):
+    """OpenCV's INTER_LINEAR taps from ``source`` to ``target`` samples: lower, upper, weight."""
+    position = (np.arange(target) + 0.5) * (source / target) - 0.5
+    lower = np.floor(position).astype(np.int64)
+    weight = (position - lower).astype(np.float32)
+    weight[lower < 0] = 0
+    weight[lower >= source - 1] = 0
+    lower = lower.clip(0, source - 1)
+    return lower, np.minimum(lower + 1, source - 1), weight
+
+
+def _linear(values, taps, axis):
+    lower, upper, weight = taps
+    shape = [1] * values.ndim
+    shape[axis] = len(weight)
+    weight = weight.reshape(shape)
+    return np.take(values, lower, axis) * (1 - weight) + np.take(values, upper, axis) * weight
+
+
+def _bands(height, row_values):
+    rows = max(1, BAND_VALUES // max(1, row_values))
+    return [(top, min(top + rows, height)) for top in range(0, height, rows)]
+
+
+def _delta_bands(delta, size_hw):
+    """``(top, bottom, delta rows)``: the model-size float32 ``delta`` resized bilinearly to
+    ``size_hw``, a band of rows at a time (the horizontal pass once, the vertical per band)."""
+    height, width = size_hw
+    if delta.shape[:2] == (height, width):
+        for top, bottom in _bands(height, delta[0].size):
+            yield top, bottom, delta[top:bottom]
+        return
+    wide = _linear(delta, _linear_taps(delta.shape[1], width), axis=1)
+    lower, upper, weight = _linear_taps(delta.shape[0], height)
+    for top, bottom in _bands(height, wide[0].size):
+        rows = slice(top, bottom)
+        yield top, bottom, _linear(wide, (lower[rows], upper[rows], weight[rows]), axis=0)
 
 
 def from_model_output(protected_chw, layout, eps):
     """The protected 8-bit image, same size/channels as the original, from the model-size result."""
     protected = np.asarray(protected_chw, np.float32).transpose(1, 2, 0)
-    out = to_uint8_within_budget(_full_size(protected, layout), layout.color, eps)
+    color = layout.color
+    height, width, channels = color.shape
+    out = np.empty((height, width, channels + (layout.alpha is not None)), np.uint8)
     if layout.alpha is not None:
-        out = np.concatenate([out, layout.alpha[:, :, None]], axis=2)
+        out[:, :, channels] = layout.alpha
+    if layout.resized is None and not layout.gray:
+        out[:, :, :channels] = to_uint8_within_budget(protected, color, eps)
+        return out.reshape(layout.shape)
+    model_input = color.astype(np.float32) / 255 if layout.resized is None \
+        else layout.resized.transpose(1, 2, 0)
+    for top, bottom, delta in _delta_bands(protected - model_input, (height, width)):
+        if layout.gray:
+            delta = delta.mean(axis=2, keepdims=True)
+        base = color[top:bottom]
+        out[top:bottom, :, :channels] = to_uint8_within_budget(base.astype(np.float32) / 255 + delta, base, eps)
     return out.reshape(layout.shape)

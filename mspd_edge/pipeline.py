@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from . import defaults
-from .imaging import from_model_output, to_model_input
+from .imaging import check_budget, from_model_output, to_model_input
 from .noise import batch_noise, fresh_seed, image_key
 
 MAX_COPY_VALUES = 20 * 16 * 3 * 32 * 32   # N*B*C*H*W per backbone pass: 16 CIFAR images at N=20
@@ -29,14 +29,16 @@ class Settings:
     batch_size: int | None = None
 
     def resolved(self, backend):
-        """A copy with eps, seed and batch size filled in for ``backend``."""
+        """A copy with eps, seed and batch size filled in for ``backend``; raises ValueError for
+        invalid settings, including a budget that rounds to 0 levels of the 8-bit outputs."""
         if self.label_mode not in defaults.LABEL_MODES:
             raise ValueError(f"label mode must be one of {defaults.LABEL_MODES}, got {self.label_mode!r}")
         check_epochs(self.epochs)
         if self.n_samples < 1 or (self.eps is not None and self.eps <= 0) or self.lr <= 0:
             raise ValueError(f"n_samples >= 1, eps > 0 and lr > 0 are required: {self}")
-        return replace(self,
-                       eps=backend.default_eps if self.eps is None else self.eps,
+        eps = backend.default_eps if self.eps is None else self.eps
+        check_budget(eps)
+        return replace(self, eps=eps,
                        seed=fresh_seed() if self.seed is None else self.seed,
                        batch_size=self.batch_size or auto_batch_size(self.n_samples, backend.input_size))
 

@@ -1,13 +1,18 @@
-"""Protect (or revert) image files into a folder: the function behind ``mspd-edge protect/revert``.
+"""Protect (or revert) image files into a folder: the library behind ``mspd-edge protect/revert``.
 
-Per job: find the inputs, plan the outputs (collisions, existing files), resolve ground-truth
-labels, decode every input completely (a bad file is reported and left out before any model
-runs), run the pipeline on the good ones, write each result as a PNG and describe it.
+A job (:func:`protect_files`): find the inputs (a folder's files without an image suffix are
+skipped and reported), check that the output folder can be written, plan the outputs (two
+inputs with one output name are an error for the second, existing outputs are kept), read
+every header (a bad file is reported before any model runs), then per file
+(:func:`protect_file`): decode once, protect, describe, write (lossless PNG or WebP, metadata
+kept). Files go through the cascade in batches of ``settings.batch_size`` that hold at most
+``defaults.BATCH_BYTES`` of decoded pixels (a larger image goes alone), so memory follows the
+largest image, not the job. A set ``stop`` event ends the job after the current batch, a
+KeyboardInterrupt at once; the summary then says what finished (``interrupted``, ``pending``).
 """
 import sys
 import time
-from dataclasses import dataclass, field
-from functools import partial
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -15,29 +20,43 @@ from tqdm import tqdm
 
 from . import __version__, defaults
 from .imaging import budget_levels, split
-from .io import ImageError, discover, is_pattern, read_image, write_png
+from .io import (Header, ImageError, check_output_size, check_writable, discover, is_pattern,
+                 output_name, read_header, read_image, write_image)
 from .labels import LabelError
-from .metrics import l2, linf, psnr, ssim
-from .pipeline import protect_images
+from .metrics import ssim, uint8_distances
+from .pipeline import protect_batch
 
 
 class NoInputError(ValueError):
     """None of the inputs names an image file."""
 
 
+class OutputError(Exception):
+    """An output (or the output folder) that cannot be written; the message says why (one line)."""
+
+
 def _stderr(line, error):
     tqdm.write(line, file=sys.stderr)
 
 
+@dataclass(frozen=True)
+class FileOptions:
+    """How files are read and written: output format, pixel limit, distances, class names."""
+
+    format: str = "png"                     # "png" or "webp" (lossless)
+    max_pixels: int = defaults.MAX_PIXELS   # larger inputs are refused
+    metrics: bool = True                    # L-inf, L2, PSNR and SSIM in each record
+    classes: tuple | None = None            # the model's class names, for the records
+
+
 @dataclass
 class Task:
-    """One input to process: where it comes from and goes, its label and what reading it cost."""
+    """One input to process: where it comes from and goes, its label and its header."""
 
     path: Path
     output: Path
     label: int | None = None
-    icc_profile: bytes | None = None
-    read_seconds: float = 0.0
+    header: Header | None = None
 
 
 @dataclass
@@ -46,9 +65,12 @@ class Summary:
 
     settings: object
     reverse: bool = False
+    format: str = "png"
     images: list = field(default_factory=list)
     skipped: list = field(default_factory=list)
     errors: list = field(default_factory=list)
+    interrupted: bool = False
+    pending: list = field(default_factory=list)
     log: object = field(default=_stderr, repr=False)
 
     def fail(self, path, why):
@@ -61,44 +83,68 @@ class Summary:
         self.skipped.append({"input": str(path), "output": str(output), "reason": "exists"})
         self.log(f"skipped: {path}: {output} exists (use --overwrite)", False)
 
+    def unsupported(self, path, why):
+        """Record and log that a folder's file ``path`` is no image this tool reads."""
+        self.skipped.append({"input": str(path), "output": None, "reason": "unsupported", "why": why})
+        self.log(f"skipped: {path}: {why}", False)
+
     def report(self, **job):
         """The JSON-ready job report; ``job`` adds settings the caller knows (models, device, ...)."""
         s = self.settings
-        settings = {"command": "revert" if self.reverse else "protect", **job,
+        settings = {"command": "revert" if self.reverse else "protect", **job, "format": self.format,
                     "eps": s.eps, "eps_255": budget_levels(s.eps), "n_samples": s.n_samples,
                     "lr": s.lr, "epochs": s.epochs, "seed": s.seed, "label_mode": s.label_mode,
                     "batch_size": s.batch_size}
-        counts = {"written": len(self.images), "skipped": len(self.skipped), "failed": len(self.errors)}
-        return {"version": __version__, "settings": settings, "counts": counts,
-                "images": self.images, "skipped": self.skipped, "errors": self.errors}
+        counts = {"written": len(self.images), "skipped": len(self.skipped), "failed": len(self.errors),
+                  "pending": len(self.pending)}
+        return {"version": __version__, "settings": settings, "interrupted": self.interrupted,
+                "counts": counts, "images": self.images, "skipped": self.skipped,
+                "errors": self.errors, "pending": self.pending}
 
 
-def protect_files(inputs, outdir, backend, settings, *, reverse=False, labels=None, classes=None,
-                  recursive=False, overwrite=False, max_pixels=defaults.MAX_PIXELS,
-                  metrics=True, progress=False, log=_stderr):
-    """Protect the images named by ``inputs`` (files, folders, globs) into PNGs in ``outdir``.
+def protect_file(path, output, backend, settings, *, label=None, reverse=False, options=FileOptions()):
+    """Read ``path``, protect (or revert) it with ``backend``, write ``output``; its record (dict).
+
+    ``settings``: pipeline Settings, best resolved once per job (``Settings.resolved``: the
+    seed); ``label``: the class index for label mode "gt". The result depends on the image and
+    the settings alone (``mspd_edge.noise``). Raises :class:`ImageError` for an unusable input
+    and :class:`OutputError` when ``output`` cannot be written.
+    """
+    settings = settings.resolved(backend)
+    task = Task(Path(path), Path(output), label)
+    loaded = _load(task, backend.input_size, options)
+    start = time.perf_counter()
+    [(pixels, predicted)] = protect_batch([loaded.pixels], backend, settings,
+                                          _labels([loaded], settings), reverse)
+    return _save(loaded, pixels, predicted, time.perf_counter() - start, backend.input_size, options)
+
+
+def protect_files(inputs, outdir, backend, settings, *, options=FileOptions(), reverse=False,
+                  labels=None, recursive=False, overwrite=False, progress=False, log=_stderr, stop=None):
+    """Protect the images named by ``inputs`` (files, folders, globs) into ``outdir``.
 
     ``settings``: pipeline :class:`~mspd_edge.pipeline.Settings` (resolved here: the seed drawn
     is in the summary); ``labels``: ``path -> class index`` for label mode "gt"
-    (:func:`mspd_edge.labels.label_source`); ``classes``: the model's class names, for the
-    report; ``reverse``: Preemptive Reversion instead. Existing outputs are kept unless
-    ``overwrite``. ``metrics``: add L-inf, L2, PSNR and SSIM to each image's entry (costly on
-    large images). ``log(line, is_error)`` receives one line per failed or skipped input.
-    Returns a :class:`Summary`; raises :class:`NoInputError` when no input file is found.
+    (:func:`mspd_edge.labels.label_source`); ``reverse``: Preemptive Reversion instead.
+    Existing outputs are kept unless ``overwrite``. ``log(line, is_error)`` receives one line
+    per failed or skipped input; ``stop``: an event that ends the job after the current batch.
+    Returns a :class:`Summary`; raises :class:`NoInputError` when no input file is found and
+    :class:`OutputError` when ``outdir`` cannot be written (both before any computation).
     """
-    summary = Summary(settings.resolved(backend), reverse, log=log)
+    summary = Summary(settings.resolved(backend), reverse, options.format, log=log)
     if (labels is None) != (settings.label_mode != "gt"):
         raise ValueError("pass labels exactly when the label mode is 'gt'")
-    sources, missing = discover(inputs, recursive, exclude=outdir)
+    sources, missing = discover(inputs, recursive, exclude=outdir, on_skip=summary.unsupported)
     for item in missing:
         summary.fail(item, _missing_reason(item, recursive))
     if not sources:
         raise NoInputError("no input images found")
-    tasks = _plan(sources, Path(outdir), overwrite, labels, summary)
-    tasks, images = _read(tasks, backend.input_size, max_pixels, summary, progress)
-    if tasks:
-        describe = partial(_describe, classes=classes, input_size=backend.input_size, metrics=metrics)
-        _protect(tasks, images, backend, summary, describe, progress)
+    try:
+        check_writable(outdir)
+    except OSError as exc:
+        raise OutputError(f"{outdir}: cannot write into this folder: {exc.strerror or exc}") from None
+    tasks = _plan(sources, Path(outdir), overwrite, labels, options, summary)
+    _run(tasks, backend, summary, options, progress, stop)
     return summary
 
 
@@ -108,14 +154,15 @@ def _missing_reason(item, recursive):
     return "no file matches" if is_pattern(item) else "no such file or directory"
 
 
-def _plan(sources, outdir, overwrite, labels, summary):
-    """Tasks for the sources whose output is free (or ``overwrite``) and whose label resolves."""
+def _plan(sources, outdir, overwrite, labels, options, summary):
+    """Tasks for the sources whose output is free (or ``overwrite``), header reads and label resolves."""
     tasks, claimed = [], {}
     for source in sources:
-        output = outdir / source.relative
+        output = outdir / output_name(source.relative, options.format)
         key = str(output.resolve()).casefold()   # a.jpg and a.png, or A.png: one output
         if key in claimed:
-            summary.fail(source.path, f"output {output} is already used by {claimed[key]}")
+            summary.fail(source.path, f"its output {output} is also that of {claimed[key]} (same name "
+                                      "but for the suffix or case): rename one of them")
             continue
         claimed[key] = source.path
         if output.resolve() == source.path.resolve():
@@ -124,106 +171,127 @@ def _plan(sources, outdir, overwrite, labels, summary):
             summary.skip(source.path, output)
         else:
             try:
-                tasks.append(Task(source.path, output, None if labels is None else labels(source.path)))
-            except LabelError as exc:
+                header = read_header(source.path, options.max_pixels)
+                check_output_size(header.width, header.height, options.format)
+                label = None if labels is None else labels(source.path)
+            except (ImageError, LabelError) as exc:
                 summary.fail(source.path, str(exc))
+                continue
+            tasks.append(Task(source.path, output, label, header))
     return tasks
 
 
-def _read(tasks, input_size, max_pixels, summary, progress):
-    """Decode every task's input; the good tasks and their images (kept up to a memory budget)."""
-    good, cache, budget = [], {}, defaults.READ_CACHE_BYTES
-    for task in _bar(tasks, progress, "reading"):
-        start = time.perf_counter()
+def _run(tasks, backend, summary, options, progress, stop):
+    """Protect ``tasks`` batch by batch until done, ``stop`` is set or Ctrl-C; note what is left."""
+    verb = "reverting" if summary.reverse else "protecting"
+    with _bar(progress, verb, len(tasks)) as bar:
         try:
-            decoded = read_image(task.path, max_pixels)
-            _check_channels(decoded.pixels, input_size)
-        except ImageError as exc:
-            summary.fail(task.path, str(exc))
-            continue
-        task.icc_profile, task.read_seconds = decoded.icc_profile, time.perf_counter() - start
-        if decoded.pixels.nbytes <= budget:
-            budget -= decoded.pixels.nbytes
-            cache[len(good)] = decoded.pixels
-        good.append(task)
-    return good, _Images(good, cache, max_pixels)
+            for group in _groups(tasks, summary.settings.batch_size):
+                if stop is not None and stop.is_set():
+                    break
+                _protect_group(group, backend, summary, options, bar.update)
+        except KeyboardInterrupt:
+            pass
+    finished = {record["input"] for record in summary.images + summary.errors}
+    summary.pending = [str(task.path) for task in tasks if str(task.path) not in finished]
+    summary.interrupted = bool(summary.pending)
 
 
-def _check_channels(pixels, input_size):
-    color = split(pixels)[0]
+def _groups(tasks, size):
+    """Consecutive batches of at most ``size`` tasks and BATCH_BYTES of pixels (one at least)."""
+    group, held = [], 0
+    for task in tasks:
+        if group and (len(group) == size or held + task.header.nbytes > defaults.BATCH_BYTES):
+            yield group
+            group, held = [], 0
+        group.append(task)
+        held += task.header.nbytes
+    if group:
+        yield group
+
+
+@dataclass
+class _Loaded:
+    task: Task
+    decoded: object
+    seconds: float
+
+    @property
+    def pixels(self):
+        return self.decoded.pixels
+
+    def release(self):
+        """The input's metadata; its pixels are no longer held (memory for the encoder)."""
+        self.decoded = replace(self.decoded, pixels=None)
+        return self.decoded
+
+
+def _load(task, input_size, options):
+    start = time.perf_counter()
+    decoded = read_image(task.path, options.max_pixels)
+    color = split(decoded.pixels)[0]
     if color.shape[2] not in (1, input_size[0]):
         raise ImageError(f"{color.shape[2]} colour channels, the model takes {input_size[0]}")
+    check_output_size(color.shape[1], color.shape[0], options.format)
+    return _Loaded(task, decoded, time.perf_counter() - start)
 
 
-class _Images:
-    """The good inputs by job index, for the pipeline: kept pixels, or decoded again on access."""
-
-    def __init__(self, tasks, cache, max_pixels):
-        self.tasks, self.cache, self.max_pixels = tasks, cache, max_pixels
-
-    def __len__(self):
-        return len(self.tasks)
-
-    def __getitem__(self, index):
-        if index not in self.cache:
-            path = self.tasks[index].path
-            try:
-                self.cache[index] = read_image(path, self.max_pixels).pixels
-            except ImageError as exc:
-                raise ImageError(f"{path}: changed while the job ran: {exc}") from None
-        return self.cache[index]
-
-    def release(self, index):
-        """The pixels of image ``index``, no longer kept."""
-        return self.cache.pop(index)
+def _labels(loaded, settings):
+    return [item.task.label for item in loaded] if settings.label_mode == "gt" else None
 
 
-def _protect(tasks, images, backend, summary, describe, progress):
-    settings = summary.settings
-    labels = [task.label for task in tasks] if settings.label_mode == "gt" else None
-    results = protect_images(images, backend, settings, labels=labels, reverse=summary.reverse)
-    with _bar(None, progress, "reverting" if summary.reverse else "protecting", len(tasks)) as bar:
-        for batch, share in _timed_batches(results, settings.batch_size, len(tasks)):
-            for index, pixels, label in batch:
-                task, original = tasks[index], images.release(index)
-                start = time.perf_counter()
-                if _write(task, pixels, summary):
-                    seconds = task.read_seconds + share + time.perf_counter() - start
-                    summary.images.append({**describe(task, original, pixels, label), "seconds": seconds})
-                bar.update()
+def _protect_group(group, backend, summary, options, done):
+    loaded = []
+    for task in group:
+        try:
+            loaded.append(_load(task, backend.input_size, options))
+        except ImageError as exc:
+            summary.fail(task.path, str(exc))
+            done()
+    if not loaded:
+        return
+    start = time.perf_counter()
+    results = protect_batch([item.pixels for item in loaded], backend, summary.settings,
+                            _labels(loaded, summary.settings), summary.reverse)
+    share = (time.perf_counter() - start) / len(loaded)
+    for k, item in enumerate(loaded):
+        (pixels, label), results[k], loaded[k] = results[k], None, None   # release as written
+        try:
+            summary.images.append(_save(item, pixels, label, share, backend.input_size, options))
+        except OutputError as exc:
+            summary.fail(item.task.path, str(exc))
+        done()
 
 
-def _timed_batches(results, size, total):
-    """Group the pipeline's ``(index, image, label)`` results by batch, with seconds per image."""
-    batch, start = [], time.perf_counter()
-    for item in results:
-        batch.append(item)
-        if len(batch) == size or item[0] == total - 1:
-            yield batch, (time.perf_counter() - start) / len(batch)
-            batch, start = [], time.perf_counter()
-
-
-def _write(task, pixels, summary):
+def _save(loaded, pixels, label, compute_seconds, input_size, options):
+    """Describe the result, write it with the input's metadata, and return its record."""
+    start = time.perf_counter()
+    task = loaded.task
+    record = _describe(task, loaded.pixels, pixels, label, input_size, options)
+    metadata = loaded.release()
     try:
-        write_png(task.output, pixels, task.icc_profile)
-        return True
+        write_image(task.output, pixels, options.format, metadata.icc_profile, metadata.exif, metadata.xmp)
     except OSError as exc:
-        summary.fail(task.path, f"cannot write {task.output}: {exc.strerror or exc}")
-        return False
+        raise OutputError(f"cannot write {task.output}: {exc.strerror or exc}") from None
+    record["metadata"] = [name for name, value in (("icc", metadata.icc_profile), ("exif", metadata.exif),
+                                                   ("xmp", metadata.xmp)) if value]
+    record["seconds"] = loaded.seconds + compute_seconds + time.perf_counter() - start
+    return record
 
 
-def _describe(task, original, pixels, label, classes, input_size, metrics):
-    """The summary entry of one written image; distances over the colour channels, in [0, 1]."""
+def _describe(task, original, pixels, label, input_size, options):
+    """The summary entry of one image; distances over the colour channels, in [0, 1]."""
     before, after = split(original)[0], split(pixels)[0]
     height, width = before.shape[:2]
+    classes = options.classes
     record = {"input": str(task.path), "output": str(task.output),
               "label": {"index": label, "name": classes[label] if classes else None},
               "size": [width, height], "channels": int(pixels.shape[2]) if pixels.ndim == 3 else 1,
               "resized": (height, width) != tuple(input_size[1:])}
-    if metrics:
-        levels = int(linf(after, before))
-        record.update(linf=levels / 255, linf_255=levels, l2=l2(after, before, scale=255),
-                      psnr=_finite(psnr(after, before)), ssim=_ssim_or_none(after, before))
+    if options.metrics:
+        levels, l2, psnr = uint8_distances(after, before)
+        record.update(linf=levels / 255, linf_255=levels, l2=l2, psnr=_finite(psnr),
+                      ssim=_ssim_or_none(after, before))
     return record
 
 
@@ -238,7 +306,6 @@ def _ssim_or_none(a, b):
         return None
 
 
-def _bar(iterable, progress, desc, total=None):
-    total = len(iterable) if total is None else total
-    return tqdm(iterable, total=total, desc=desc, unit="image", file=sys.stderr,
+def _bar(progress, desc, total):
+    return tqdm(total=total, desc=desc, unit="image", file=sys.stderr,
                 disable=not progress or total <= 1, leave=False)

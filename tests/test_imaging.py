@@ -1,8 +1,13 @@
-"""Resize rule, channel handling and the 8-bit budget rule."""
+"""Resize rule, channel handling, the banded full-size work and the 8-bit budget rule."""
+import cv2
 import numpy as np
 import pytest
+import skimage.data
+from PIL import Image
 
-from mspd_edge.imaging import budget_levels, from_model_output, to_model_input, to_uint8_within_budget
+from mspd_edge import imaging
+from mspd_edge.imaging import (area_average, budget_levels, check_budget, from_model_output, to_model_input,
+                               to_uint8_within_budget)
 
 EPS = 8 / 255
 SIZE = (3, 32, 32)
@@ -51,3 +56,50 @@ def test_bad_inputs_are_refused():
         to_model_input(np.zeros((4, 4, 3), np.uint16), SIZE)
     with pytest.raises(ValueError, match="channel"):
         to_model_input(np.zeros((4, 4, 5), np.uint8), SIZE)
+
+
+def _old_full_frame(protected_chw, layout, eps):
+    """The former full-frame method: OpenCV's bilinear resize of the whole perturbation."""
+    protected = protected_chw.transpose(1, 2, 0)
+    base = layout.color.astype(np.float32) / 255
+    delta = cv2.resize(protected - layout.resized.transpose(1, 2, 0), base.shape[1::-1],
+                       interpolation=cv2.INTER_LINEAR)
+    if layout.gray:
+        delta = delta.mean(axis=2, keepdims=True)
+    return to_uint8_within_budget(base + delta, layout.color, eps)
+
+
+def _photo(height, width, gray=False):
+    image = np.asarray(Image.fromarray(skimage.data.astronaut()).resize((width, height)))
+    return image.mean(axis=2).astype(np.uint8) if gray else image
+
+
+@pytest.mark.parametrize("size", [(3, 32, 32), (3, 224, 224)])
+@pytest.mark.parametrize("gray", [False, True])
+def test_banded_output_equals_the_full_frame_formula(monkeypatch, size, gray):
+    image = _photo(900, 1200, gray)
+    x, layout = to_model_input(image, size)
+    pushed = np.clip(x + EPS * rng.uniform(-1, 1, x.shape).astype(np.float32), 0, 1)
+    banded = from_model_output(pushed, layout, EPS)   # ~580 (gray: ~1700) rows a band
+    monkeypatch.setattr(imaging, "BAND_VALUES", image.size)
+    whole = from_model_output(pushed, layout, EPS)
+    assert np.array_equal(banded, whole) and banded.shape == image.shape
+    old = _old_full_frame(pushed, layout, EPS).reshape(image.shape)
+    differ = old != banded   # OpenCV's rounding differs in the last bit of a few float values
+    assert np.abs(old.astype(int) - banded).max() <= 1 and differ.mean() < 1e-5
+
+
+@pytest.mark.parametrize("shape", [(75, 100, 3), (64, 64, 3), (1001, 777, 1), (33, 40, 3), (900, 1200, 3)])
+def test_area_average_equals_opencv_area_to_float_rounding(shape):
+    image = rng.integers(0, 256, shape, dtype=np.uint8)
+    for size in ((32, 32), (32, 33)):
+        mine = area_average(image, size) / 255
+        theirs = cv2.resize(image.astype(np.float32) / 255, size[::-1], interpolation=cv2.INTER_AREA)
+        assert np.abs(mine - theirs.reshape(mine.shape)).max() < 3e-7
+
+
+def test_budget_levels_and_a_budget_of_zero_levels():
+    assert [budget_levels(e / 255) for e in (1, 1.5, 2.5, 8)] == [1, 2, 2, 8]
+    assert check_budget(0.6 / 255) == 1
+    with pytest.raises(ValueError, match="rounds to 0 levels"):
+        check_budget(0.5 / 255)

@@ -1,12 +1,15 @@
-"""Finding inputs, decoding them safely, writing PNGs atomically."""
+"""Finding inputs, decoding them safely, writing PNG and WebP files atomically with their metadata."""
+import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from PIL import ExifTags, Image
+from PIL import ExifTags, Image, ImageCms
 
-from mspd_edge.io import ImageError, discover, read_image, write_png
+from mspd_edge import io
+from mspd_edge.io import (ImageError, check_output_size, check_writable, current_umask, discover,
+                          read_header, read_image, write_atomic, write_image)
 
 ROTATE_90_CW = 6   # EXIF orientation: the stored image is shown turned 90 degrees clockwise
 
@@ -29,15 +32,18 @@ def test_discover_files_folders_globs(tmp_path):
     out = tmp_path / "in" / "out"
     _save(out / "old.png", _rgb())
 
-    sources, missing = discover([tmp_path / "in"], exclude=out)
-    assert [(s.path, s.relative) for s in sources] == [(a, Path("a.png"))] and missing == []
+    skipped = []
+    sources, missing = discover([tmp_path / "in"], exclude=out, on_skip=lambda *item: skipped.append(item))
+    assert [(s.path, s.relative) for s in sources] == [(a, Path("a.jpg"))] and missing == []
+    assert skipped == [(tmp_path / "in" / "notes.txt",
+                        "not a supported image file (.txt; supported: PNG, JPEG, WEBP, BMP, TIFF)")]
 
     sources, _ = discover([tmp_path / "in"], recursive=True, exclude=out)
-    assert [s.relative for s in sources] == [Path("a.png"), Path("sub/b.png")]
+    assert [s.relative for s in sources] == [Path("a.jpg"), Path("sub/b.PNG")]
 
     sources, missing = discover([str(tmp_path / "in" / "**" / "*.PNG"), a, a, "nope.png",
                                  str(tmp_path / "*.webp")])
-    assert [(s.path, s.relative) for s in sources] == [(b, Path("b.png")), (a, Path("a.png"))]
+    assert [(s.path, s.relative) for s in sources] == [(b, Path("b.PNG")), (a, Path("a.jpg"))]
     assert missing == ["nope.png", str(tmp_path / "*.webp")]
 
 
@@ -123,21 +129,108 @@ def test_max_pixels_limit(tmp_path):
 
 
 @pytest.mark.parametrize("shape", [(9, 7), (9, 7, 2), (9, 7, 3), (9, 7, 4)])
-def test_write_png_round_trips_and_leaves_no_temporary_file(tmp_path, shape):
+@pytest.mark.parametrize("fmt", ["png", "webp"])
+def test_write_image_round_trips_losslessly_and_leaves_no_temporary_file(tmp_path, shape, fmt):
     pixels = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
-    path = tmp_path / "deep" / "x.png"
-    write_png(path, pixels, icc_profile=b"profile")
+    if len(shape) == 3 and shape[2] in (2, 4):
+        pixels[0, :, -1] = 0   # fully transparent pixels keep their colour too
+    path = tmp_path / "deep" / f"x.{fmt}"
+    write_image(path, pixels, fmt, icc_profile=_srgb_profile())
     decoded = read_image(path)
-    assert np.array_equal(decoded.pixels, pixels) and decoded.icc_profile == b"profile"
-    assert [p.name for p in path.parent.iterdir()] == ["x.png"]
+    expected = pixels
+    if fmt == "webp" and (pixels.ndim == 2 or pixels.shape[2] == 2):   # WebP has no gray mode: RGB(A)
+        gray = pixels if pixels.ndim == 2 else pixels[..., 0]
+        expected = np.dstack([gray] * 3 + ([] if pixels.ndim == 2 else [pixels[..., 1]]))
+    assert np.array_equal(decoded.pixels, expected)
+    assert decoded.icc_profile == _srgb_profile()
+    assert [p.name for p in path.parent.iterdir()] == [f"x.{fmt}"]
 
 
 def test_failed_write_keeps_the_old_file_and_no_temporary(tmp_path):
     path = _save(tmp_path / "x.png", _rgb())
     before = path.read_bytes()
     with pytest.raises(TypeError):
-        write_png(path, np.zeros((4, 4, 3), np.complex64))
+        write_image(path, np.zeros((4, 4, 3), np.complex64))
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["x.png"]
+
+
+def _srgb_profile():
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def _camera_exif(orientation):
+    exif = Image.Exif()
+    exif[ExifTags.Base.Make], exif[ExifTags.Base.Model] = "Canon", "EOS R5"
+    exif[ExifTags.Base.Copyright], exif[ExifTags.Base.Orientation] = "(c) A. Photographer", orientation
+    exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.ExposureTime] = 0.004
+    return exif
+
+
+@pytest.mark.parametrize("fmt", ["png", "webp"])
+def test_metadata_survives_but_the_orientation_is_applied(tmp_path, fmt):
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><dc:rights>A. Photographer</dc:rights></x:xmpmeta>'
+    path = _save(tmp_path / "in.jpg", _rgb(10, 20), exif=_camera_exif(ROTATE_90_CW), quality=95,
+                 icc_profile=_srgb_profile(), xmp=xmp)
+    decoded = read_image(path)
+    assert decoded.pixels.shape == (20, 10, 3) and decoded.xmp == xmp
+    write_image(tmp_path / f"out.{fmt}", decoded.pixels, fmt, decoded.icc_profile, decoded.exif, decoded.xmp)
+    with Image.open(tmp_path / f"out.{fmt}") as out:
+        exif = out.getexif()
+        assert out.size == (10, 20) and out.info["icc_profile"] == _srgb_profile()
+        assert ExifTags.Base.Orientation not in exif and exif[ExifTags.Base.Model] == "EOS R5"
+        assert exif[ExifTags.Base.Copyright] == "(c) A. Photographer" and exif[ExifTags.Base.Make] == "Canon"
+        assert exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.ExposureTime] == 0.004
+        xmp_out = out.info["xmp"]
+        assert b"A. Photographer" in (xmp_out.encode() if isinstance(xmp_out, str) else xmp_out)
+    assert read_image(tmp_path / f"out.{fmt}").pixels.shape == (20, 10, 3)   # not turned twice
+
+
+def test_tiff_keeps_its_descriptive_tags_only(tmp_path):
+    exif = _camera_exif(1)
+    path = _save(tmp_path / "in.tif", _rgb(), exif=exif)
+    kept = Image.Exif()
+    kept.load(read_image(path).exif)
+    assert kept[ExifTags.Base.Model] == "EOS R5" and ExifTags.Base.StripOffsets not in kept
+    assert ExifTags.Base.ImageWidth not in kept and ExifTags.Base.Orientation not in kept
+
+
+def test_header_and_decoding_in_bands(tmp_path, monkeypatch):
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = ROTATE_90_CW
+    path = _save(tmp_path / "o.jpg", _rgb(30, 50), exif=exif)
+    header = read_header(path)
+    assert (header.width, header.height, header.channels, header.nbytes) == (50, 30, 3, 4500)
+    Image.fromarray(_rgb()).quantize(4).save(tmp_path / "p.png")
+    assert read_header(tmp_path / "p.png").channels == 4   # a palette decodes to RGB(A): at most 4
+    monkeypatch.setattr(io, "_BAND_BYTES", 7 * 30 * 3)   # 7 rows per band: a last partial band
+    banded = read_image(path).pixels
+    monkeypatch.undo()
+    assert np.array_equal(banded, read_image(path).pixels) and banded.shape == (50, 30, 3)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_outputs_honour_the_umask(tmp_path, umask):
+    previous = os.umask(umask)
+    try:
+        assert current_umask() == umask
+        write_atomic(tmp_path / "a.json", b"{}")
+        write_image(tmp_path / "b.png", _rgb())
+    finally:
+        os.umask(previous)
+    for name in ("a.json", "b.png"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_writability_check_and_the_webp_size_limit(tmp_path):
+    check_writable(tmp_path / "new" / "folder")
+    assert (tmp_path / "new" / "folder").is_dir() and not list((tmp_path / "new" / "folder").iterdir())
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotADirectoryError):
+        check_writable(tmp_path / "file" / "out")
+    check_output_size(16383, 100, "webp")
+    check_output_size(20000, 100, "png")
+    with pytest.raises(ImageError, match="too large for WebP"):
+        check_output_size(16384, 100, "webp")
 
 
 def test_cmyk_becomes_rgb_without_its_icc_profile(tmp_path):

@@ -2,9 +2,10 @@
 import numpy as np
 import pytest
 
-from mspd_edge.metrics import l2, linf, psnr, ssim
+from mspd_edge.metrics import l2, linf, psnr, ssim, uint8_distances
 
 structural_similarity = pytest.importorskip("skimage.metrics").structural_similarity
+skimage_data = pytest.importorskip("skimage.data")
 
 
 def _perturbed(image, levels, seed):
@@ -55,3 +56,18 @@ def test_distances_on_uint8_scale():
     assert psnr(a, a) == float("inf") and linf(a, a) == 0 and l2(a, a) == 0
     with pytest.raises(ValueError, match="shapes differ"):
         linf(a, a[0])
+
+
+def test_banded_ssim_and_exact_distances_on_a_photo(monkeypatch):
+    from mspd_edge import metrics
+
+    photo = skimage_data.astronaut()
+    protected = _perturbed(photo, 8, 4)
+    banded = ssim(photo, protected)   # bands of 682 rows: the whole photo in one
+    monkeypatch.setattr(metrics, "BAND_VALUES", 16 * photo[0].size)   # bands of 16 rows
+    assert ssim(photo, protected) == pytest.approx(banded, abs=1e-12)
+    assert banded == pytest.approx(_reference(photo, protected), abs=1e-6)
+    levels, distance, ratio = uint8_distances(protected, photo)
+    assert levels == linf(protected, photo) == 8
+    assert distance == pytest.approx(l2(protected, photo, scale=255), rel=1e-12)
+    assert ratio == pytest.approx(psnr(protected, photo), rel=1e-12)

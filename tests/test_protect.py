@@ -1,16 +1,18 @@
-"""protect_files: planning, reading, labels, writing and the summary (fake and tiny torch backends)."""
+"""protect_files / protect_file: planning, reading, labels, writing, stopping and the summary."""
+import threading
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from PIL import Image
+import skimage.data
+from PIL import ExifTags, Image
 
+from conftest import FakeBackend
 from mspd_edge import protect
-from mspd_edge.io import read_image
+from mspd_edge.io import ImageError, read_image
 from mspd_edge.labels import label_source
 from mspd_edge.pipeline import Settings
-from mspd_edge.protect import NoInputError, protect_files
+from mspd_edge.protect import FileOptions, NoInputError, OutputError, protect_file, protect_files
 
 BUDGET = 8
 
@@ -19,9 +21,9 @@ def _quiet(line, error):
     pass
 
 
-def _save(path, array):
+def _save(path, array, **kwargs):
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(path)
+    Image.fromarray(array).save(path, **kwargs)
     return path
 
 
@@ -33,6 +35,10 @@ def _inputs(root, cifar10):
     paths = [_save(root / "rgb.png", images[0]), _save(root / "gray.png", gray),
              _save(root / "rgba.png", rgba), _save(root / "big.png", big)]
     return {p: np.asarray(Image.open(p)) for p in paths}
+
+
+def _names(folder):
+    return sorted(p.name for p in Path(folder).iterdir())
 
 
 def test_outputs_keep_shape_alpha_and_budget(tmp_path, cifar10, fake_backend):
@@ -50,17 +56,18 @@ def test_outputs_keep_shape_alpha_and_budget(tmp_path, cifar10, fake_backend):
     assert record["gray.png"]["channels"] == 1 and record["rgba.png"]["channels"] == 4
     assert record["rgb.png"]["linf_255"] == BUDGET and record["rgb.png"]["linf"] == BUDGET / 255
     assert 0 < record["rgb.png"]["ssim"] < 1 and record["rgb.png"]["label"]["name"] is None
+    assert summary.report()["interrupted"] is False and not summary.pending
 
 
-def test_results_do_not_depend_on_batching_or_the_read_cache(tmp_path, cifar10, fake_backend,
-                                                             monkeypatch):
+def test_results_do_not_depend_on_batching_or_the_batch_memory(tmp_path, cifar10, fake_backend,
+                                                                monkeypatch):
     for k, image in enumerate(cifar10[0][:5]):
         _save(tmp_path / "in" / f"{k}.png", image)
-    protect_files([tmp_path / "in"], tmp_path / "a", fake_backend, Settings(seed=5, batch_size=1), log=_quiet)
-    monkeypatch.setattr(protect.defaults, "READ_CACHE_BYTES", 2 * 32 * 32 * 3)   # the rest is re-read
+    protect_files([tmp_path / "in"], tmp_path / "a", fake_backend, Settings(seed=5, batch_size=4), log=_quiet)
+    monkeypatch.setattr(protect.defaults, "BATCH_BYTES", 2 * 32 * 32 * 3)   # two images a batch
     summary = protect_files([tmp_path / "in"], tmp_path / "b", fake_backend,
-                            Settings(seed=5, batch_size=2), log=_quiet)
-    assert [len(call) for call in fake_backend.calls] == [1] * 5 + [2, 2, 1]
+                            Settings(seed=5, batch_size=4), log=_quiet)
+    assert [len(call) for call in fake_backend.calls] == [4, 1, 2, 2, 1]
     for k in range(5):
         assert (tmp_path / "a" / f"{k}.png").read_bytes() == (tmp_path / "b" / f"{k}.png").read_bytes()
     assert [r["seconds"] > 0 for r in summary.images] == [True] * 5
@@ -78,7 +85,8 @@ def test_collisions_existing_outputs_and_self_overwrite(tmp_path, cifar10, fake_
                             recursive=True, log=lambda line, error: lines.append((error, line)))
     assert [r["input"] for r in summary.images] == [str(first), str(tmp_path / "in" / "y" / "b.png")]
     assert summary.errors == [{"input": str(tmp_path / "in" / "a.png"),
-                               "error": f"output {tmp_path / 'out' / 'a.png'} is already used by {first}"}]
+                               "error": f"its output {tmp_path / 'out' / 'a.png'} is also that of "
+                                        f"{first} (same name but for the suffix or case): rename one of them"}]
     assert summary.skipped[0]["input"] == str(tmp_path / "in" / "x" / "b.png")
     assert (tmp_path / "out" / "x" / "b.png").read_bytes() == kept
     assert lines[1] == (False, f"skipped: {tmp_path / 'in' / 'x' / 'b.png'}: "
@@ -96,7 +104,7 @@ def test_ground_truth_labels_from_folders_and_csv(tmp_path, cifar10, fake_backen
     _save(tmp_path / "unknown" / "3.png", image)
     settings = Settings(label_mode="gt")
     summary = protect_files([tmp_path / "*" / "*.png"], tmp_path / "out" / "folder", fake_backend, settings,
-                            labels=label_source("folder", classes), classes=classes,
+                            labels=label_source("folder", classes), options=FileOptions(classes=classes),
                             log=_quiet)
     assert fake_backend.calls == [[3, 8]]
     assert [r["label"] for r in summary.images] == [{"index": 3, "name": "cat"}, {"index": 8, "name": "ship"}]
@@ -110,39 +118,120 @@ def test_ground_truth_labels_from_folders_and_csv(tmp_path, cifar10, fake_backen
     assert fake_backend.calls[-1] == [9, 6] and summary.errors[0]["error"] == f"no row in {csv}"
 
 
-def test_bad_files_are_left_out_before_the_model_runs(tmp_path, cifar10, fake_backend):
+def test_bad_files_fail_alone(tmp_path, cifar10, fake_backend):
     good = _save(tmp_path / "good.png", cifar10[0][0])
-    (tmp_path / "bad.png").write_bytes(good.read_bytes()[:100])
-    summary = protect_files([tmp_path / "bad.png", good, tmp_path / "gone.png"], tmp_path / "out",
-                            fake_backend, Settings(), log=_quiet)
-    assert [e["error"] for e in summary.errors] == ["no such file or directory", "truncated image"]
-    assert fake_backend.calls and (tmp_path / "out" / "good.png").exists()
-    assert not (tmp_path / "out" / "bad.png").exists()
+    (tmp_path / "bad.png").write_bytes(good.read_bytes()[:100])     # the header reads, the pixels not
+    (tmp_path / "text.png").write_text("not an image")              # found before any model runs
+    summary = protect_files([tmp_path / "bad.png", tmp_path / "text.png", good, tmp_path / "gone.png"],
+                            tmp_path / "out", fake_backend, Settings(), log=_quiet)
+    assert [e["error"] for e in summary.errors] == [
+        "no such file or directory", "not an image, or not one of PNG, JPEG, WEBP, BMP, TIFF",
+        "truncated image"]
+    assert fake_backend.calls and _names(tmp_path / "out") == ["good.png"]
 
 
-def test_no_inputs_and_label_mode_mismatch(tmp_path, fake_backend):
+def test_unsupported_files_of_a_folder_are_skipped_and_reported(tmp_path, cifar10, fake_backend):
+    frames = [Image.fromarray(image) for image in cifar10[0][:3]]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    (tmp_path / "notes.txt").write_text("shot list")
+    _save(tmp_path / "photo.png", cifar10[0][0])
+    lines = []
+    summary = protect_files([tmp_path], tmp_path / "out", fake_backend, Settings(),
+                            log=lambda line, error: lines.append((error, line)))
+    reasons = {Path(s["input"]).name: (s["reason"], s["why"]) for s in summary.skipped}
+    assert reasons == {"anim.gif": ("unsupported", "not a supported image file (.gif; supported: PNG, "
+                                                   "JPEG, WEBP, BMP, TIFF)"),
+                       "notes.txt": ("unsupported", "not a supported image file (.txt; supported: PNG, "
+                                                    "JPEG, WEBP, BMP, TIFF)")}
+    assert (False, f"skipped: {tmp_path / 'anim.gif'}: {reasons['anim.gif'][1]}") in lines
+    assert summary.report()["counts"] == {"written": 1, "skipped": 2, "failed": 0, "pending": 0}
+    summary = protect_files([tmp_path / "anim.gif"], tmp_path / "out", fake_backend, Settings(), log=_quiet)
+    assert summary.errors == [{"input": str(tmp_path / "anim.gif"),
+                               "error": "not an image, or not one of PNG, JPEG, WEBP, BMP, TIFF"}]
+
+
+def test_an_unwritable_output_folder_is_found_before_any_computation(tmp_path, cifar10, fake_backend):
+    _save(tmp_path / "in.png", cifar10[0][0])
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputError, match=f"^{tmp_path / 'file' / 'out'}: cannot write into this folder"):
+        protect_files([tmp_path / "in.png"], tmp_path / "file" / "out", fake_backend, Settings(), log=_quiet)
+    assert fake_backend.calls == []
+
+
+class _StopsAfter(FakeBackend):
+    """The fake backend, which sets ``stop`` (or presses Ctrl-C) once it has run ``calls`` batches."""
+
+    def __init__(self, calls, stop=None):
+        super().__init__()
+        self.limit, self.stop = calls, stop
+
+    def run(self, x, labels, noise, settings):
+        if self.stop is None and len(self.calls) == self.limit:
+            raise KeyboardInterrupt
+        out = super().run(x, labels, noise, settings)
+        if self.stop is not None and len(self.calls) == self.limit:
+            self.stop.set()
+        return out
+
+
+@pytest.mark.parametrize("how", ["event", "ctrl-c"])
+def test_a_stopped_job_says_what_finished_and_resumes_to_the_same_bytes(tmp_path, cifar10, how):
+    for k, image in enumerate(cifar10[0][:7]):
+        _save(tmp_path / "in" / f"{k}.png", image)
+    stop = threading.Event() if how == "event" else None
+    settings = Settings(seed=11, batch_size=2)
+    summary = protect_files([tmp_path / "in"], tmp_path / "out", _StopsAfter(2, stop), settings,
+                            log=_quiet, stop=stop)
+    report = summary.report()
+    assert report["interrupted"] and report["counts"]["written"] == 4 and len(report["pending"]) == 3
+    assert _names(tmp_path / "out") == [f"{k}.png" for k in range(4)]   # no temporary file left
+    assert report["pending"] == [str(tmp_path / "in" / f"{k}.png") for k in range(4, 7)]
+
+    summary = protect_files([tmp_path / "in"], tmp_path / "out", FakeBackend(), settings, log=_quiet)
+    assert len(summary.images) == 3 and len(summary.skipped) == 4 and not summary.interrupted
+    protect_files([tmp_path / "in"], tmp_path / "whole", FakeBackend(), settings, log=_quiet)
+    for k in range(7):
+        assert (tmp_path / "out" / f"{k}.png").read_bytes() == (tmp_path / "whole" / f"{k}.png").read_bytes()
+
+
+def test_protect_file_and_its_errors(tmp_path, fake_backend):
+    photo = skimage.data.astronaut()
+    exif = Image.Exif()
+    exif[ExifTags.Base.Artist], exif[ExifTags.Base.Orientation] = "NASA", 3   # turned 180 degrees
+    source = _save(tmp_path / "astronaut.jpg", photo, exif=exif, quality=90)
+    record = protect_file(source, tmp_path / "out" / "astronaut.webp", fake_backend, Settings(seed=1),
+                          options=FileOptions(format="webp"))
+    written = read_image(tmp_path / "out" / "astronaut.webp")
+    original = read_image(source).pixels
+    assert written.pixels.shape == (512, 512, 3) and record["linf_255"] == BUDGET
+    assert np.abs(written.pixels.astype(int) - original).max() == BUDGET
+    assert record["metadata"] == ["exif"] and record["resized"] and record["size"] == [512, 512]
+    with pytest.raises(ImageError, match="empty file"):
+        (tmp_path / "empty.jpg").write_bytes(b"")
+        protect_file(tmp_path / "empty.jpg", tmp_path / "out" / "empty.png", fake_backend, Settings())
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputError, match="cannot write"):
+        protect_file(source, tmp_path / "file" / "a.png", fake_backend, Settings())
+
+
+def test_no_inputs_label_mode_mismatch_and_a_zero_level_budget(tmp_path, fake_backend, cifar10):
     with pytest.raises(NoInputError):
         protect_files([tmp_path / "nothing.png", tmp_path], tmp_path / "out", fake_backend, Settings(),
                       log=_quiet)
     with pytest.raises(ValueError, match="label mode"):
         protect_files([tmp_path], tmp_path / "out", fake_backend, Settings(label_mode="gt"), log=_quiet)
+    _save(tmp_path / "a.png", cifar10[0][0])
+    with pytest.raises(ValueError, match="rounds to 0 levels"):
+        protect_files([tmp_path / "a.png"], tmp_path / "out", fake_backend, Settings(eps=0.4 / 255), log=_quiet)
 
 
-def test_tiny_torch_backbone_protects_and_reverts(tmp_path, cifar10):
-    torch = pytest.importorskip("torch")
-    from mspd_edge.torch_backend import TorchBackend
-    from mspd_edge.zoo.dm_resnet import DMPreActResNet
-
-    torch.manual_seed(0)
-    backbone = DMPreActResNet(base_width=4)
-    backbone.info = SimpleNamespace(input_size=(3, 32, 32), eps=BUDGET / 255)
-    backend = TorchBackend(backbone, DMPreActResNet(base_width=4))
+def test_tiny_torch_backbone_protects_and_reverts(tmp_path, cifar10, tiny_backend):
     for k, image in enumerate(cifar10[0][:3]):
         _save(tmp_path / "in" / f"{k}.png", image)
     settings = Settings(n_samples=2, seed=1)
     for reverse, command in ((False, "protect"), (True, "revert")):
-        summary = protect_files([tmp_path / "in"], tmp_path / command, backend, settings,
-                                reverse=reverse, classes=cifar10[2], log=_quiet)
+        summary = protect_files([tmp_path / "in"], tmp_path / command, tiny_backend, settings,
+                                reverse=reverse, options=FileOptions(classes=cifar10[2]), log=_quiet)
         report = summary.report()
         assert report["settings"]["command"] == command and report["counts"]["written"] == 3
         assert all(r["linf_255"] <= BUDGET and 0 <= r["label"]["index"] < 10 for r in report["images"])

@@ -11,6 +11,7 @@ import click
 from .. import defaults
 from ..backends import (DEVICES, PROVIDERS, BackendError, BackendOptions, backend_names, build_backend,
                         get_backend)
+from ..imaging import check_budget
 from ..pipeline import Settings, check_epochs
 from .common import OneLineUsageError
 
@@ -88,13 +89,24 @@ def _check_epochs(ctx, param, value):
         raise click.BadParameter("a non-empty string of F and B, e.g. FB") from None
 
 
+def _check_eps(ctx, param, value):
+    if value is not None:
+        try:
+            check_budget(value / 255)
+        except ValueError:
+            raise click.BadParameter(f"{value:g} rounds to 0 levels of the 8-bit outputs (nothing "
+                                     "could change); the smallest budget is 1") from None
+    return value
+
+
 def cascade_args(*, seed_default=None, lr=True):
     """``--eps --n-samples [--lr] --epochs --seed``: the cascade's settings (MCGS.md)."""
     seed_help = "Noise seed." + ("  [default: a fresh one, printed and in the report]"
                                  if seed_default is None else "")
     options = [
-        click.option("--eps", type=click.FloatRange(0, 255, min_open=True),
-                     help="L-inf budget in 1/255 units.  [default: the backbone's, 8 for CIFAR-10]"),
+        click.option("--eps", type=click.FloatRange(0, 255, min_open=True), callback=_check_eps,
+                     help="L-inf budget in 1/255 units; outputs keep within round(EPS) 8-bit "
+                          "levels.  [default: the backbone's, 8 for CIFAR-10]"),
         click.option("--n-samples", type=click.IntRange(min=1), default=defaults.N_SAMPLES,
                      show_default=True, help="Noisy copies per smoothing step."),
         click.option("--epochs", default=defaults.EPOCHS, show_default=True, callback=_check_epochs,

@@ -1,16 +1,21 @@
 """``mspd-edge protect`` and ``mspd-edge revert``: a thin layer over ``protect_files``."""
+import os
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 from tqdm import tqdm
 
 from .. import defaults
-from ..io import ImageError
+from ..imaging import budget_levels
+from ..io import OUTPUT_FORMATS, check_writable
 from ..labels import FOLDER, MODEL_MODES, LabelError, label_source, pipeline_mode
-from ..protect import NoInputError, protect_files
+from ..protect import FileOptions, NoInputError, OutputError, protect_files
 from .args import apply, backend_args, backend_options, build_models, cascade_args, check_classes, settings_from
-from .common import EXIT_FAILED, fail, write_report
+from .common import EXIT_ABORTED, EXIT_FAILED, OneLineUsageError, write_report
 
 
 def _check_labels(ctx, param, value):
@@ -39,6 +44,9 @@ _JOB_OPTIONS = [
     click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
                  help="Write a JSON report: per image the label, L-inf, L2, SSIM and time; "
                       "the settings, including the seed."),
+    click.option("--format", "fmt", type=click.Choice(OUTPUT_FORMATS), default=OUTPUT_FORMATS[0],
+                 show_default=True, help="Output format, lossless either way (WebP: smaller files; "
+                                         "no gray mode, so gray is written as RGB)."),
     click.option("--overwrite", is_flag=True, help="Replace existing outputs (else they are skipped)."),
     click.option("-q", "--quiet", is_flag=True,
                  help="Print errors only: no progress bar, skip notes or summary."),
@@ -46,15 +54,20 @@ _JOB_OPTIONS = [
 
 _COMMON_HELP = """
 INPUT: image files (PNG, JPEG, WebP, BMP or TIFF, 8-bit gray, RGB or with alpha), folders
-or glob patterns. Each result is OUTDIR/<stem>.png (folder inputs keep their sub-paths):
-same size and channels, every value within --eps of the original (8-bit rounding
-included). Gray stays gray, alpha is copied, EXIF orientation is applied. An image of
-another size than the model's input (32x32 for CIFAR-10 models) is resized to it for the
-gradients; the perturbation is resized back and added at full resolution.
+or glob patterns; a folder's other files are skipped and reported. Each result is
+OUTDIR/<stem>.png (or .webp; folder inputs keep their sub-paths): same size and channels,
+every value within --eps of the original (8-bit rounding included), with the input's ICC
+profile, EXIF (orientation applied) and XMP. Two inputs with one output name (photo.jpg and
+photo.png) are an error for the second. An image of another size than the model's input
+(32x32 for CIFAR-10 models) is resized to it for the gradients; the perturbation is resized
+back and added at full resolution. The result depends on the image and the settings alone.
 
-Existing outputs are kept (and reported) unless --overwrite. Exit status: 0 when every
-input was written or skipped, 1 when some input failed (one "error: FILE: why" line each
-on stderr; the others are still processed), 2 for usage errors, including no input found.
+Existing outputs are kept (and reported) unless --overwrite, so running a stopped job again
+finishes it. Ctrl-C stops after the current image(s) (twice: at once) and writes the
+report of what finished. Exit status: 0 when every input was written or skipped, 1 when some
+input failed (one "error: FILE: why" line each on stderr; the others are still processed),
+2 for usage errors (no input found, an output folder that cannot be written), 130 when
+interrupted.
 """
 
 
@@ -78,6 +91,15 @@ def revert_command(**options):
 
 def run_job(options, reverse):
     """Build the backend, protect (or revert) the inputs, report, and exit with the status."""
+    try:
+        status = _run_job(options, reverse)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        status = EXIT_ABORTED
+    click.get_current_context().exit(status)
+
+
+def _run_job(options, reverse):
     labels_option = options["labels"]
     models = build_models(options["backend"], backend_options(options), labels_option == "classifier")
     check_classes(models)
@@ -88,21 +110,53 @@ def run_job(options, reverse):
         raise click.BadParameter(str(exc), param_hint="--labels") from None
     quiet = options["quiet"]
     settings = settings_from(options, pipeline_mode(labels_option), options["batch_size"])
+    _check_report_folder(options["report"])
+    if options["eps"] is not None and budget_levels(settings.eps) != options["eps"] and not quiet:
+        click.echo(f"note: --eps {options['eps']:g}: the outputs change by at most "
+                   f"{budget_levels(settings.eps)}/255 (whole 8-bit levels)", err=True)
+    file_options = FileOptions(options["fmt"], options["max_pixels"], options["report"] is not None, classes)
+    stop = threading.Event()
     try:
-        summary = protect_files(options["inputs"], options["outdir"], models.backend, settings,
-                                reverse=reverse, labels=labels, classes=classes,
-                                recursive=options["recursive"], overwrite=options["overwrite"],
-                                max_pixels=options["max_pixels"], metrics=options["report"] is not None,
-                                progress=not quiet, log=_logger(quiet))
+        with _stop_on_ctrl_c(stop):
+            summary = protect_files(options["inputs"], options["outdir"], models.backend, settings,
+                                    options=file_options, reverse=reverse, labels=labels,
+                                    recursive=options["recursive"], overwrite=options["overwrite"],
+                                    progress=not quiet, log=_logger(quiet), stop=stop)
     except NoInputError as exc:
         raise click.UsageError(str(exc)) from None
-    except ImageError as exc:
-        fail(str(exc))
+    except OutputError as exc:
+        raise OneLineUsageError(str(exc)) from None
     if options["report"]:
         write_report(options["report"], summary.report(**_job_settings(options, models)))
-    if not quiet:
+    if not quiet or summary.interrupted:
         _print_summary(summary, models.backend.input_size)
-    click.get_current_context().exit(EXIT_FAILED if summary.errors else 0)
+    return EXIT_ABORTED if summary.interrupted else EXIT_FAILED if summary.errors else 0
+
+
+def _check_report_folder(report):
+    if report is not None:
+        try:
+            check_writable(report.parent)
+        except OSError as exc:
+            raise OneLineUsageError(f"{report}: cannot write the report there: {exc.strerror or exc}") from None
+
+
+@contextmanager
+def _stop_on_ctrl_c(stop):
+    """The first Ctrl-C sets ``stop`` (the job ends after its current batch), a second one interrupts."""
+    def first(signum, frame):
+        stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        os.write(sys.stderr.fileno(), b"\nstopping after the current image(s); Ctrl-C again to stop now\n")
+    try:
+        previous = signal.signal(signal.SIGINT, first)
+    except ValueError:   # not the main thread: Ctrl-C is not ours to handle
+        previous = None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _logger(quiet):
@@ -126,8 +180,13 @@ def _job_settings(options, models):
 
 def _print_summary(summary, input_size):
     verb = "reverted" if summary.reverse else "protected"
-    click.echo(f"{verb} {len(summary.images)} image(s) ({len(summary.skipped)} skipped, "
-               f"{len(summary.errors)} failed); seed {summary.settings.seed}", err=True)
+    head = "interrupted: " if summary.interrupted else ""
+    left = f", {len(summary.pending)} not started" if summary.interrupted else ""
+    click.echo(f"{head}{verb} {len(summary.images)} image(s) ({len(summary.skipped)} skipped, "
+               f"{len(summary.errors)} failed{left}); seed {summary.settings.seed}", err=True)
+    if summary.interrupted:
+        click.echo(f"run the same command with --seed {summary.settings.seed} again to finish "
+                   "(written outputs are kept)", err=True)
     resized = sum(record["resized"] for record in summary.images)
     if resized:
         h, w = input_size[1:]

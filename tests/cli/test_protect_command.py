@@ -3,7 +3,6 @@
 Most tests swap the models for the fast fake backend of conftest.py (the CLI behaviour does not
 depend on them); the ``e2e`` tests run the embedded default models by name.
 """
-import hashlib
 import json
 import subprocess
 import sys
@@ -12,27 +11,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from PIL import ExifTags, Image
 
-from mspd_edge.cli import main
+from cli_helpers import EMBEDDED, FAST, digest, error_lines, invoke
 from mspd_edge.io import read_image
 
 ROTATE_90_CW = 6              # EXIF orientation: the stored image is shown turned 90 degrees clockwise
 BUDGET = 8                    # the CIFAR-10 default, in 8-bit levels
-FAST = ["--n-samples", "2"]
-
-
-def invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def error_lines(result):
-    return [line for line in result.stderr.splitlines() if line.startswith("error:")]
-
-
-def digest(paths):
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
 
 
 @pytest.fixture
@@ -87,7 +72,8 @@ def test_report_json(photos, tmp_path, cifar10, fake_cli):
     assert settings["eps"] == pytest.approx(4 / 255) and isinstance(settings["seed"], int)
     assert settings["label_mode"] == "couple" and settings["classifier"] is None
     assert settings["backbone"] == "fake-backbone" and settings["input_size"] == [3, 32, 32]
-    assert report["counts"] == {"written": 2, "skipped": 0, "failed": 0}
+    assert report["counts"] == {"written": 2, "skipped": 0, "failed": 0, "pending": 0}
+    assert report["interrupted"] is False and settings["format"] == "png"
     first, big = report["images"]
     assert first["input"] == str(photos / "rgb.png") and first["output"] == str(tmp_path / "out" / "rgb.png")
     assert first["linf_255"] == 4 and first["linf"] == pytest.approx(4 / 255)
@@ -145,8 +131,9 @@ def test_collisions_and_sub_paths(tmp_path, cifar10, fake_cli):
     Image.fromarray(cifar10[0][1]).save(root / "x" / "a.png")
     result = invoke("protect", root, "-r", "-o", tmp_path / "out")
     assert result.exit_code == 1
-    assert error_lines(result) == [f"error: {root / 'x' / 'a.png'}: output {tmp_path / 'out' / 'x' / 'a.png'}"
-                                   f" is already used by {root / 'x' / 'a.jpg'}"]
+    assert error_lines(result) == [f"error: {root / 'x' / 'a.png'}: its output {tmp_path / 'out' / 'x' / 'a.png'}"
+                                   f" is also that of {root / 'x' / 'a.jpg'} (same name but for the suffix "
+                                   "or case): rename one of them"]
     assert sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*")) == \
         ["x", "x/a.png", "y", "y/a.png"]
 
@@ -194,20 +181,6 @@ def test_installed_command_and_torch_free_import():
 
 
 # ---- end to end with the embedded default models -------------------------------------------
-
-EMBEDDED = ["--backbone", "cifar10-backbone", "--classifier", "cifar10-classifier"]
-
-
-@pytest.fixture(scope="module")
-def embedded_models():
-    from mspd_edge.zoo.locate import WEIGHTS_DIR
-
-    files = [WEIGHTS_DIR / f"{name}{ext}" for name in ("cifar10-backbone", "cifar10-classifier")
-             for ext in (".json", ".pt")]
-    missing = [str(f) for f in files if not f.is_file()]
-    if missing:
-        pytest.skip(f"embedded model weights not shipped yet: {', '.join(missing)}")
-
 
 def test_e2e_protect_and_revert_with_embedded_models(photos, tmp_path, cifar10, embedded_models):
     before = digest(photos.iterdir())
