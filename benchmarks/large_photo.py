@@ -4,8 +4,9 @@ Makes a JPEG of ``--megapixels`` (default 48, 8000x6000) from scikit-image's ``c
 (upscaled, with sensor-like noise so that it compresses like a real photo, plus camera EXIF and
 an sRGB ICC profile), runs ``mspd-edge protect PHOTO -o OUT --format F --report R`` in a fresh
 subprocess per format and reads that child's peak RSS (``os.wait4``) and wall time, next to a
-run on a 32x32 image (the fixed cost: Python, torch, the models). ``--encoders`` then times the
-candidate lossless encoders in-process on a crop of the protected output.
+run on a 32x32 image (the fixed cost: Python, torch, the models) and a PNG run without
+``--report`` (no distances or SSIM). ``--encoders`` then times the candidate lossless encoders
+in-process on a crop of the protected output. Each line gives the load average it ran under.
 
     python benchmarks/large_photo.py                       # 48 MP, png and webp, then the encoders
     python benchmarks/large_photo.py --megapixels 12 --formats png --no-encoders --json out.json
@@ -65,11 +66,11 @@ def make_photo(path, megapixels, seed=0):
     return width, height
 
 
-def run_protect(photo, outdir, fmt):
+def run_protect(photo, outdir, fmt, report=True):
     """``mspd-edge protect`` in a child process: its wall seconds, peak RSS (MiB) and report."""
-    report = outdir / "report.json"
+    path = outdir / "report.json"
     command = [str(MSPD_EDGE), "protect", str(photo), "-o", str(outdir), "--format", fmt,
-               "--seed", "0", "--report", str(report), "-q"]
+               "--seed", "0", "-q"] + (["--report", str(path)] if report else [])
     start = time.perf_counter()
     child = subprocess.Popen(command)
     _, status, usage = os.wait4(child.pid, 0)
@@ -77,7 +78,11 @@ def run_protect(photo, outdir, fmt):
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode != 0:
         raise SystemExit(f"{' '.join(command)} exited {child.returncode}")
-    return seconds, usage.ru_maxrss / 1024, json.loads(report.read_text())
+    return seconds, usage.ru_maxrss / 1024, json.loads(path.read_text()) if report else None
+
+
+def load():
+    return "load average {:.1f}".format(os.getloadavg()[0])
 
 
 def time_encoders(output_path):
@@ -92,7 +97,8 @@ def time_encoders(output_path):
         size = encode(crop)
         seconds = time.perf_counter() - start
         rows.append({"encoder": name, "s_per_mp": seconds / megapixels, "mb_per_mp": size / 1e6 / megapixels})
-        print(f"  {name:60s} {seconds / megapixels:6.3f} s/MP {size / 1e6 / megapixels:6.3f} MB/MP", flush=True)
+        print(f"  {name:60s} {seconds / megapixels:6.3f} s/MP {size / 1e6 / megapixels:6.3f} MB/MP; {load()}",
+              flush=True)
     return {"crop_mp": megapixels, "rows": rows}
 
 
@@ -103,14 +109,15 @@ def main():
     parser.add_argument("--encoders", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--json", type=Path, help="Write the results here.")
     args = parser.parse_args()
-    results = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "runs": []}
+    results = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs, shared", "runs": []}
     with tempfile.TemporaryDirectory(prefix="mspd-large-photo-") as tmp:
         tmp = Path(tmp)
         tiny = tmp / "tiny.png"
         Image.fromarray(skimage.data.astronaut()[:32, :32]).save(tiny)
         seconds, peak, _ = run_protect(tiny, tmp / "tiny-out", "png")
         results["fixed"] = {"seconds": seconds, "peak_rss_mib": peak}
-        print(f"32x32 image: {seconds:.1f} s, peak RSS {peak:.0f} MiB (start-up, torch, models)", flush=True)
+        print(f"32x32 image: {seconds:.1f} s, peak RSS {peak:.0f} MiB (start-up, torch, models); {load()}",
+              flush=True)
         width, height = make_photo(tmp / "photo.jpg", args.megapixels)
         megapixels = width * height / 1e6
         print(f"photo: {width}x{height} = {megapixels:.1f} MP JPEG, {(tmp / 'photo.jpg').stat().st_size / 1e6:.1f} MB")
@@ -118,7 +125,7 @@ def main():
             seconds, peak, report = run_protect(tmp / "photo.jpg", tmp / f"out-{fmt}", fmt)
             record = report["images"][0]
             output = Path(record["output"])
-            run = {"format": fmt, "megapixels": megapixels, "wall_s": seconds, "peak_rss_mib": peak,
+            run = {"format": fmt, "report": True, "megapixels": megapixels, "wall_s": seconds, "peak_rss_mib": peak,
                    "image_s": record["seconds"], "s_per_mp": record["seconds"] / megapixels,
                    "output_mb": output.stat().st_size / 1e6, "linf_255": record["linf_255"],
                    "metadata": record["metadata"]}
@@ -126,7 +133,11 @@ def main():
             print(f"{fmt}: wall {seconds:.1f} s, image {record['seconds']:.1f} s = "
                   f"{run['s_per_mp']:.3f} s/MP (read, protect, report metrics, write), "
                   f"peak RSS {peak:.0f} MiB, output {run['output_mb']:.1f} MB, "
-                  f"L-inf {record['linf_255']}/255, metadata {record['metadata']}", flush=True)
+                  f"L-inf {record['linf_255']}/255, metadata {record['metadata']}; {load()}", flush=True)
+        seconds, peak, _ = run_protect(tmp / "photo.jpg", tmp / "out-plain", "png", report=False)
+        results["runs"].append({"format": "png", "report": False, "megapixels": megapixels,
+                                "wall_s": seconds, "peak_rss_mib": peak})
+        print(f"png without --report: wall {seconds:.1f} s, peak RSS {peak:.0f} MiB; {load()}", flush=True)
         if args.encoders:
             print(f"encoders on a {ENCODER_CROP_MP} MP crop of the protected output:")
             results["encoders"] = time_encoders(output)
