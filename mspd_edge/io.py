@@ -24,7 +24,7 @@ FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF")
 SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")   # looked for in folders
 OUTPUT_FORMATS = ("png", "webp")
 # Encoder settings, by measurement (benchmarks/large_photo.py, README "Large photos"): zlib
-# level 1 is ~5x faster than Pillow's default 6 for ~10% more bytes; lossless WebP at the
+# level 1 is ~5x faster than Pillow's default 6 for ~13% more bytes; lossless WebP at the
 # lowest effort is as fast and smaller than that PNG; ``exact`` keeps colour under alpha 0.
 ENCODER_OPTIONS = {"png": {"compress_level": 1},
                    "webp": {"lossless": True, "quality": 0, "method": 0, "exact": True}}
