@@ -7,7 +7,6 @@ import pytest
 import skimage.data
 from PIL import ExifTags, Image
 
-from conftest import FakeBackend
 from mspd_edge import protect
 from mspd_edge.io import ImageError, read_image
 from mspd_edge.labels import label_source
@@ -158,38 +157,38 @@ def test_an_unwritable_output_folder_is_found_before_any_computation(tmp_path, c
     assert fake_backend.calls == []
 
 
-class _StopsAfter(FakeBackend):
-    """The fake backend, which sets ``stop`` (or presses Ctrl-C) once it has run ``calls`` batches."""
+class _StopsAfter:
+    """A backend that sets ``stop`` (or presses Ctrl-C) once ``backend`` has run ``calls`` batches."""
 
-    def __init__(self, calls, stop=None):
-        super().__init__()
-        self.limit, self.stop = calls, stop
+    def __init__(self, backend, calls, stop=None):
+        self.backend, self.limit, self.stop = backend, calls, stop
+        self.input_size, self.default_eps, self.predict = backend.input_size, backend.default_eps, backend.predict
 
     def run(self, x, labels, noise, settings):
-        if self.stop is None and len(self.calls) == self.limit:
+        if self.stop is None and len(self.backend.calls) == self.limit:
             raise KeyboardInterrupt
-        out = super().run(x, labels, noise, settings)
-        if self.stop is not None and len(self.calls) == self.limit:
+        out = self.backend.run(x, labels, noise, settings)
+        if self.stop is not None and len(self.backend.calls) == self.limit:
             self.stop.set()
         return out
 
 
 @pytest.mark.parametrize("how", ["event", "ctrl-c"])
-def test_a_stopped_job_says_what_finished_and_resumes_to_the_same_bytes(tmp_path, cifar10, how):
+def test_a_stopped_job_says_what_finished_and_resumes_to_the_same_bytes(tmp_path, cifar10, fake_backend, how):
     for k, image in enumerate(cifar10[0][:7]):
         _save(tmp_path / "in" / f"{k}.png", image)
     stop = threading.Event() if how == "event" else None
     settings = Settings(seed=11, batch_size=2)
-    summary = protect_files([tmp_path / "in"], tmp_path / "out", _StopsAfter(2, stop), settings,
+    summary = protect_files([tmp_path / "in"], tmp_path / "out", _StopsAfter(fake_backend, 2, stop), settings,
                             log=_quiet, stop=stop)
     report = summary.report()
     assert report["interrupted"] and report["counts"]["written"] == 4 and len(report["pending"]) == 3
     assert _names(tmp_path / "out") == [f"{k}.png" for k in range(4)]   # no temporary file left
     assert report["pending"] == [str(tmp_path / "in" / f"{k}.png") for k in range(4, 7)]
 
-    summary = protect_files([tmp_path / "in"], tmp_path / "out", FakeBackend(), settings, log=_quiet)
+    summary = protect_files([tmp_path / "in"], tmp_path / "out", fake_backend, settings, log=_quiet)
     assert len(summary.images) == 3 and len(summary.skipped) == 4 and not summary.interrupted
-    protect_files([tmp_path / "in"], tmp_path / "whole", FakeBackend(), settings, log=_quiet)
+    protect_files([tmp_path / "in"], tmp_path / "whole", fake_backend, settings, log=_quiet)
     for k in range(7):
         assert (tmp_path / "out" / f"{k}.png").read_bytes() == (tmp_path / "whole" / f"{k}.png").read_bytes()
 
