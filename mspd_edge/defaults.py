@@ -10,3 +10,7 @@ LABEL_MODES = ("classifier", "couple", "gt")
 BACKBONE = "cifar10-backbone"   # embedded default backbone; its manifest names the paired classifier
 MAX_PIXELS = 50_000_000         # largest image the file tools decode (Pillow's own bomb limit: ~89 M)
 BATCH_BYTES = 256 * 2**20       # decoded pixels the file tools hold for one cascade batch (a larger image goes alone)
+# The paper's ImageNet pair (224x224): what protects photos (`mspd-edge models pull` fetches them).
+PHOTO_BACKBONE = "Singh2023Revisiting_ViT-S-ConvStem"
+PHOTO_CLASSIFIER = "Tian2022Deeper_DeiT-B"
+PHOTO_SCALE = 4   # an image this many times the model's side (both ways) is a photo to a 32x32 model

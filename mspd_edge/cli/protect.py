@@ -10,6 +10,7 @@ import click
 from tqdm import tqdm
 
 from .. import defaults
+from ..advice import photo_model_note
 from ..imaging import budget_levels
 from ..io import OUTPUT_FORMATS, check_writable
 from ..labels import FOLDER, MODEL_MODES, LabelError, label_source, pipeline_mode
@@ -129,7 +130,7 @@ def _run_job(options, reverse):
     if options["report"]:
         write_report(options["report"], summary.report(**_job_settings(options, models)))
     if not quiet or summary.interrupted:
-        _print_summary(summary, models.backend.input_size)
+        _print_summary(summary, models)
     return EXIT_ABORTED if summary.interrupted else EXIT_FAILED if summary.errors else 0
 
 
@@ -178,7 +179,7 @@ def _job_settings(options, models):
             "input_size": list(models.backend.input_size), "max_pixels": options["max_pixels"]}
 
 
-def _print_summary(summary, input_size):
+def _print_summary(summary, models):
     verb = "reverted" if summary.reverse else "protected"
     head = "interrupted: " if summary.interrupted else ""
     left = f", {len(summary.pending)} not started" if summary.interrupted else ""
@@ -187,8 +188,12 @@ def _print_summary(summary, input_size):
     if summary.interrupted:
         click.echo(f"run the same command with --seed {summary.settings.seed} again to finish "
                    "(written outputs are kept)", err=True)
+    input_size = models.backend.input_size
     resized = sum(record["resized"] for record in summary.images)
     if resized:
         h, w = input_size[1:]
         click.echo(f"note: {resized} image(s) not {w}x{h}: the perturbation was computed at {w}x{h} "
                    "and resized to each image", err=True)
+    note = photo_model_note(models.backbone, input_size, [r["size"] for r in summary.images])
+    if note:
+        click.echo(note, err=True)

@@ -174,3 +174,17 @@ def test_ctrl_c_stops_cleanly_with_a_report_and_the_job_resumes(tmp_path, cifar1
     assert result.exit_code == 0 and f"({len(written)} skipped, 0 failed)" in result.stderr
     assert invoke("protect", tmp_path / "in", "-o", tmp_path / "whole", *job[3:]).exit_code == 0
     assert digest((tmp_path / "out").iterdir()) == digest((tmp_path / "whole").iterdir())
+
+
+def test_one_line_says_which_model_protects_a_photo(shoot, tmp_path, fake_cli, cifar10):
+    """A 32x32 backbone on photos: one note naming it and the ImageNet pair; none on thumbnails."""
+    result = invoke("protect", shoot, "-o", tmp_path / "photos")
+    notes = [line for line in result.stderr.splitlines() if "photo(s) protected by" in line]
+    assert result.exit_code == 0 and len(notes) == 1
+    assert "fake-backbone" in notes[0] and "32x32" in notes[0]
+    assert "mspd-edge models pull Singh2023Revisiting_ViT-S-ConvStem Tian2022Deeper_DeiT-B" in notes[0]
+    small = tmp_path / "small"
+    small.mkdir()
+    Image.fromarray(cifar10[0][0]).save(small / "thumb.png")
+    result = invoke("protect", small, "-o", tmp_path / "thumbs")
+    assert result.exit_code == 0 and "photo(s) protected by" not in result.stderr

@@ -1,0 +1,21 @@
+"""Which models fit the images: one line when a thumbnail-scale backbone protects photos."""
+from . import defaults
+
+
+def photo_model_note(backbone, input_size, sizes):
+    """The note for images of ``sizes`` ``[(width, height), ...]`` protected by ``backbone`` (a
+    ModelInfo-like object with ``name`` and ``dataset``) at ``input_size`` (C, H, W), or None.
+
+    A backbone whose input is far smaller than the images (the CIFAR-10 32x32 default on a
+    photo) computes the perturbation on a thumbnail with classes that cannot describe a photo.
+    """
+    height, width = input_size[1:]
+    photos = sum(w >= defaults.PHOTO_SCALE * width and h >= defaults.PHOTO_SCALE * height
+                 for w, h in sizes)
+    if not photos or backbone.name == defaults.PHOTO_BACKBONE:
+        return None
+    dataset = getattr(backbone, "dataset", None) or "its dataset"
+    return (f"note: {photos} photo(s) protected by {backbone.name} ({dataset}, {width}x{height} "
+            f"thumbnails); for photos use the ImageNet pair at 224x224: `mspd-edge models pull "
+            f"{defaults.PHOTO_BACKBONE} {defaults.PHOTO_CLASSIFIER}`, then `--backbone "
+            f"{defaults.PHOTO_BACKBONE} --classifier {defaults.PHOTO_CLASSIFIER}`")
