@@ -1,16 +1,25 @@
-"""Bring any 8-bit image to a model's input and the protection back to the image (numpy, cv2).
+"""Bring any 8-bit image to a model's input and the protection back to the image (numpy, cv2,
+Pillow).
 
-Resize rule (until full-resolution protection lands): the image is resized to the model's
-input size for the gradient computation (area interpolation when shrinking, bilinear when
-enlarging); the perturbation ``protected - resized`` is resized back bilinearly to the full
-size, added to the original, and the 8-bit budget rule is enforced at full size. Gray images
-are replicated to the model's channels and get the channel-mean perturbation (gray stays gray);
-an alpha channel is carried through untouched.
+Resize rule (until full-resolution protection lands): the whole image is resized to the
+model's input size for the gradient computation, aspect ratio not kept and nothing cropped, so
+that every pixel gets protection; the perturbation ``protected - resized`` is resized back
+bilinearly to the full size, added to the original, and the 8-bit budget rule is enforced at
+full size. The filter depends on the model input (``defaults.RESIZE_BY_INPUT_SIZE``): 32x32
+(CIFAR-10) area interpolation when shrinking, bilinear when enlarging; 224x224 (ImageNet)
+Pillow's antialiased bicubic filter, the interpolation of RobustBench's preprocessing of the
+paper's ImageNet backbone (``BicubicRes256Crop224``: torchvision's bicubic ``Resize`` of a PIL
+image, then a center crop that we leave out). Gray images are replicated to the model's
+channels and get the channel-mean perturbation (gray stays gray); an alpha channel is carried
+through untouched.
 """
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from PIL import Image
+
+from .defaults import RESIZE_BY_INPUT_SIZE
 
 
 @dataclass
@@ -45,18 +54,27 @@ def _resize(array_hwc, size_hw, shrink):
     return out if out.ndim == 3 else out[:, :, None]
 
 
+def _to_model_size(color, input_size):
+    """float32 ``[h, w, C]`` in [0, 1]: uint8 ``color`` resized to the model's (h, w) with its
+    filter (module docstring); bicubic resizes the 8-bit image, as torchvision does."""
+    h, w = input_size[1:]
+    if RESIZE_BY_INPUT_SIZE.get(h, "area") == "bicubic":
+        pil = Image.fromarray(np.ascontiguousarray(color[:, :, 0] if color.shape[2] == 1 else color))
+        return np.asarray(pil.resize((w, h), Image.Resampling.BICUBIC), np.float32).reshape(h, w, -1) / 255
+    x = color.astype(np.float32) / 255
+    return _resize(x, (h, w), shrink=x.shape[0] * x.shape[1] > h * w)
+
+
 def to_model_input(image, input_size):
     """float32 ``[C, h, w]`` in [0, 1] for a model of ``input_size`` (C, h, w), plus its Layout."""
     color, alpha, gray = split(image)
     channels, h, w = input_size
-    x = color.astype(np.float32) / 255
+    if color.shape[2] != channels and not gray:
+        raise ValueError(f"{color.shape[2]}-channel image for a {channels}-channel model")
+    resized = color.shape[:2] != (h, w)
+    x = _to_model_size(color, input_size) if resized else color.astype(np.float32) / 255
     if x.shape[2] != channels:
-        if not gray:
-            raise ValueError(f"{x.shape[2]}-channel image for a {channels}-channel model")
         x = np.repeat(x, channels, axis=2)
-    resized = x.shape[:2] != (h, w)
-    if resized:
-        x = _resize(x, (h, w), shrink=x.shape[0] * x.shape[1] > h * w)
     chw = np.ascontiguousarray(x.transpose(2, 0, 1))
     return chw, Layout(color, alpha, gray, image.shape, chw if resized else None)
 

@@ -85,7 +85,8 @@ def cascade_args(*, seed_default=None, lr=True):
                                  if seed_default is None else "")
     options = [
         click.option("--eps", type=click.FloatRange(0, 255, min_open=True),
-                     help="L-inf budget in 1/255 units.  [default: the backbone's, 8 for CIFAR-10]"),
+                     help="L-inf budget in 1/255 units.  [default: the backbone's: 8 for CIFAR-10, 4 for "
+                          "ImageNet]"),
         click.option("--n-samples", type=click.IntRange(min=1), default=defaults.N_SAMPLES,
                      show_default=True, help="Noisy copies per smoothing step."),
         click.option("--epochs", default=defaults.EPOCHS, show_default=True, callback=_check_epochs,

@@ -119,7 +119,7 @@ def _job_settings(options, models):
             "provider": getattr(models.backend, "provider", None),
             "model_dir": None if getattr(models.backend, "bundle", None) is None
             else str(models.backend.bundle.root),
-            "backbone": models.backbone.name,
+            "backbone": models.backbone.name, "dataset": getattr(models.backbone, "dataset", None),
             "classifier": None if models.classifier is None else models.classifier.name,
             "input_size": list(models.backend.input_size), "max_pixels": options["max_pixels"]}
 
