@@ -170,6 +170,7 @@ def export_bundle(backbone, out_dir, *, classifier=None, input_size=None, classe
     manifest.update({g: FILES[g] for g in GRAPHS if g in models})
     manifest.update({
         "name": name, "classifier_name": classifier_name if "classifier" in models else None,
+        "dataset": getattr(info, "dataset", None),
         "input_size": list(chw), "channels": chw[0], "num_classes": k,
         "classes": list(classes) if classes is not None else None,
         "eps": float(eps), "opset": opset_of(models["backbone_grad"]), "batch_dim": BATCH,

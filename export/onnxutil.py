@@ -17,6 +17,7 @@ IR_VERSION = 8             # the IR version of opset 17; ONNX Runtime 1.31 reads
 BATCH = "n"                # the symbolic batch dimension
 IMAGES, LABELS, LOGITS = "images", "labels", "logits"
 _FOLD_LIMIT = 1 << 24      # do not fold constants larger than this many elements
+_SHAPE_ONLY_ELEMENTS = 1 << 10   # initializers enter shape inference by shape alone above this
 _NOT_FOLDABLE = {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike",
                  "Multinomial", "Bernoulli", "If", "Loop", "Scan"}
 
@@ -44,8 +45,27 @@ def op_counts(model):
     return dict(Counter(n.op_type for n in model.graph.node).most_common())
 
 
+def _shape_only(model):
+    """``model`` with its large initializers as typed graph inputs without data: all that shape
+    inference needs of weights is their shape, and serialising them dominated its time."""
+    graph = model.graph
+    listed = {i.name for i in graph.input}
+    big = [i for i in graph.initializer if int(np.prod(list(i.dims), dtype=np.int64)) > _SHAPE_ONLY_ELEMENTS]
+    if not big:
+        return model
+    names = {i.name for i in big}
+    inputs = list(graph.input) + [helper.make_tensor_value_info(i.name, i.data_type, list(i.dims))
+                                  for i in big if i.name not in listed]
+    light = helper.make_graph(graph.node, graph.name, inputs, graph.output,
+                              initializer=[i for i in graph.initializer if i.name not in names],
+                              value_info=graph.value_info)
+    out = helper.make_model(light, opset_imports=model.opset_import)
+    out.ir_version = model.ir_version
+    return out
+
+
 def _inferred(model):
-    inferred = shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+    inferred = shape_inference.infer_shapes(_shape_only(model), strict_mode=True, data_prop=True)
     types, dims = {}, {}
     for vi in list(inferred.graph.input) + list(inferred.graph.value_info) + list(inferred.graph.output):
         t = vi.type.tensor_type
@@ -71,7 +91,7 @@ class Shapes:
         if inputs:
             probes = []
             for batch in (2, 3):
-                probe = onnx.ModelProto.FromString(model.SerializeToString())
+                probe = onnx.ModelProto.FromString(_shape_only(model).SerializeToString())
                 for inp in probe.graph.input:
                     if inp.name in {i.name for i in inputs}:
                         inp.type.tensor_type.shape.dim[0].Clear()

@@ -6,6 +6,9 @@ EPOCH_LETTERS = "FB"    # F: forward epoch, B: backward epoch
 FORWARD = -1.0          # SmoothStep direction: descend the loss
 BACKWARD = 1.0          # SmoothStep direction: ascend the loss (then reversed by the cascade)
 EPS_BY_INPUT_SIZE = {32: 8 / 255, 224: 4 / 255}   # L-inf budget by model input side
+# Filter resizing an image to the model input, by model input side (other sides: "area"):
+# RobustBench evaluates the paper's ImageNet backbone with bicubic resizing (imaging.py).
+RESIZE_BY_INPUT_SIZE = {32: "area", 224: "bicubic"}
 LABEL_MODES = ("classifier", "couple", "gt")
 BACKBONE = "cifar10-backbone"   # embedded default backbone; its manifest names the paired classifier
 MAX_PIXELS = 50_000_000         # largest image the file tools decode (Pillow's own bomb limit: ~89 M)

@@ -1,22 +1,31 @@
-"""Bring any 8-bit image to a model's input and the protection back to the image (numpy, cv2).
+"""Bring any 8-bit image to a model's input and the protection back to the image (numpy, cv2,
+Pillow).
 
-Resize rule (until full-resolution protection lands): an image of another size than the
-model's input is resized to it for the gradient computation, by the exact area average of
-its pixels when it is at least the model's size both ways (a photo), else by OpenCV (area
-when it has more pixels, bilinear when fewer); the perturbation ``protected - model input``
-is resized back bilinearly (OpenCV's pixel-centre convention) to the full size, added to the
-original, and the 8-bit budget rule is enforced at full size. Gray images are replicated to
-the model's channels and get the channel-mean perturbation (gray stays gray); an alpha channel
-is carried through untouched.
+Resize rule (until full-resolution protection lands): the whole image is resized to the
+model's input size for the gradient computation, aspect ratio not kept and nothing cropped, so
+that every pixel gets protection; the perturbation ``protected - model input`` is resized back
+bilinearly (OpenCV's pixel-centre convention) to the full size, added to the original, and the
+8-bit budget rule is enforced at full size. The filter depends on the model input
+(``defaults.RESIZE_BY_INPUT_SIZE``): 224x224 (ImageNet) Pillow's antialiased bicubic filter, the
+interpolation of RobustBench's preprocessing of the paper's ImageNet backbone
+(``BicubicRes256Crop224``: torchvision's bicubic ``Resize`` of a PIL image, then a center crop
+that we leave out); 32x32 (CIFAR-10) the exact area average of the pixels when the image is at
+least the model's size both ways (a photo), else OpenCV (area when it has more pixels, bilinear
+when fewer). Gray images are replicated to the model's channels and get the channel-mean
+perturbation (gray stays gray); an alpha channel is carried through untouched.
 
 Memory: nothing full-size is held in floating point. The area average sums the 8-bit pixels
-directly, and the full-size work runs in bands of rows (:data:`BAND_VALUES` values each), so
-a photo costs its 8-bit input and output plus a few bands, whatever its size.
+directly, Pillow's bicubic filter works on the 8-bit image, and the full-size work runs in bands
+of rows (:data:`BAND_VALUES` values each), so a photo costs its 8-bit input and output plus a
+few bands, whatever its size.
 """
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from PIL import Image
+
+from .defaults import RESIZE_BY_INPUT_SIZE
 
 BAND_VALUES = 1 << 21   # float values per band of rows in the full-size work (8 MiB of float32)
 
@@ -78,20 +87,28 @@ def area_average(color, size_hw):
     return _area_axis(_area_axis(color, size_hw[0], 0), size_hw[1], 1)
 
 
+def _to_model_size(color, input_size):
+    """float32 ``[h, w, C]`` in [0, 1]: uint8 ``color`` resized to the model's (h, w) with its
+    filter (module docstring); bicubic resizes the 8-bit image, as torchvision does."""
+    h, w = input_size[1:]
+    height, width = color.shape[:2]
+    if RESIZE_BY_INPUT_SIZE.get(h, "area") == "bicubic":
+        pil = Image.fromarray(np.ascontiguousarray(color[:, :, 0] if color.shape[2] == 1 else color))
+        return np.asarray(pil.resize((w, h), Image.Resampling.BICUBIC), np.float32).reshape(h, w, -1) / 255
+    if height >= h and width >= w:
+        return (area_average(color, (h, w)) / 255).astype(np.float32)
+    x = color.astype(np.float32) / 255
+    return _resize(x, (h, w), shrink=height * width > h * w)
+
+
 def to_model_input(image, input_size):
     """float32 ``[C, h, w]`` in [0, 1] for a model of ``input_size`` (C, h, w), plus its Layout."""
     color, alpha, gray = split(image)
     channels, h, w = input_size
     if color.shape[2] != channels and not gray:
         raise ValueError(f"{color.shape[2]}-channel image for a {channels}-channel model")
-    height, width = color.shape[:2]
-    resized = (height, width) != (h, w)
-    if resized and height >= h and width >= w:
-        x = (area_average(color, (h, w)) / 255).astype(np.float32)
-    else:
-        x = color.astype(np.float32) / 255
-        if resized:
-            x = _resize(x, (h, w), shrink=height * width > h * w)
+    resized = color.shape[:2] != (h, w)
+    x = _to_model_size(color, input_size) if resized else color.astype(np.float32) / 255
     if x.shape[2] != channels:
         x = np.repeat(x, channels, axis=2)
     chw = np.ascontiguousarray(x.transpose(2, 0, 1))

@@ -49,6 +49,7 @@ class ModelMeta:
     classes: tuple
     input_size: tuple
     eps: float
+    dataset: str | None = None   # the backbone's training set, when the manifest names it
 
 
 class Bundle:
@@ -140,7 +141,7 @@ class Bundle:
             name = self.manifest.get("classifier_name") or "classifier"
         else:
             name = self.manifest.get("name") or "backbone"
-        return ModelMeta(name, self.classes, self.input_size, self.eps)
+        return ModelMeta(name, self.classes, self.input_size, self.eps, self.manifest.get("dataset"))
 
 
 def load_bundle(root, verify=True):

@@ -4,7 +4,7 @@
 
 PGD: L-inf 8/255, step 2/255, random start (the label classifier: clean only). Writes the
 numbers into each manifest (mspd_edge/weights/<name>.json, key "test") and the table to
-docs/models.md.
+docs/models.md (its sections after the table, from the first "## " heading on, are kept).
 """
 import argparse
 import json
@@ -57,7 +57,8 @@ def write_table(manifests):
     header = (f"# Embedded models\n\nCIFAR-10 test split, first {n} images; PGD L-inf 8/255, step 2/255, "
               "random start (scripts/evaluate_embedded.py).\n\n")
     TABLE.parent.mkdir(exist_ok=True)
-    TABLE.write_text(header + "\n".join(lines) + "\n")
+    kept = TABLE.read_text().partition("\n## ") if TABLE.is_file() else ("", "", "")
+    TABLE.write_text(header + "\n".join(lines) + "\n" + (kept[1] + kept[2] if kept[1] else ""))
 
 
 def main(argv=None):

@@ -103,3 +103,30 @@ def test_budget_levels_and_a_budget_of_zero_levels():
     assert check_budget(0.6 / 255) == 1
     with pytest.raises(ValueError, match="rounds to 0 levels"):
         check_budget(0.5 / 255)
+
+
+def test_imagenet_inputs_get_robustbench_bicubic_resize_of_the_whole_image():
+    """224x224: Pillow's bicubic filter on the 8-bit image (torchvision's Resize of a PIL image,
+    RobustBench's BicubicRes256Crop224 without the crop), the whole image to 224x224."""
+    from PIL import Image
+
+    image = rng.integers(0, 256, (300, 451, 3), dtype=np.uint8)
+    x, layout = to_model_input(image, (3, 224, 224))
+    want = np.asarray(Image.fromarray(image).resize((224, 224), Image.Resampling.BICUBIC), np.float32) / 255
+    assert x.shape == (3, 224, 224) and x.dtype == np.float32
+    assert np.array_equal(x.transpose(1, 2, 0), want)
+    gray, _ = to_model_input(image[:, :, 0], (3, 224, 224))
+    assert np.array_equal(gray[0], x[0]) and np.array_equal(gray[2], x[0])
+
+
+def test_cifar_inputs_keep_area_and_bilinear_resize():
+    import cv2
+
+    image = rng.integers(0, 256, (75, 100, 3), dtype=np.uint8)
+    x, _ = to_model_input(image, SIZE)
+    want = cv2.resize(image.astype(np.float32) / 255, (32, 32), interpolation=cv2.INTER_AREA)
+    assert np.abs(x.transpose(1, 2, 0) - want).max() < 3e-7   # the exact area average
+    small = image[:20, :24]
+    x, _ = to_model_input(small, SIZE)
+    want = cv2.resize(small.astype(np.float32) / 255, (32, 32), interpolation=cv2.INTER_LINEAR)
+    assert np.array_equal(x.transpose(1, 2, 0), want)

@@ -106,7 +106,7 @@ def cascade_args(*, seed_default=None, lr=True):
     options = [
         click.option("--eps", type=click.FloatRange(0, 255, min_open=True), callback=_check_eps,
                      help="L-inf budget in 1/255 units; outputs keep within round(EPS) 8-bit "
-                          "levels.  [default: the backbone's, 8 for CIFAR-10]"),
+                          "levels.  [default: the backbone's: 8 for CIFAR-10, 4 for ImageNet]"),
         click.option("--n-samples", type=click.IntRange(min=1), default=defaults.N_SAMPLES,
                      show_default=True, help="Noisy copies per smoothing step."),
         click.option("--epochs", default=defaults.EPOCHS, show_default=True, callback=_check_epochs,

@@ -97,6 +97,8 @@ def run_job(options, reverse):
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         status = EXIT_ABORTED
+    if status == EXIT_ABORTED and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)   # a late Ctrl-C must not turn exit 130 into a kill
     click.get_current_context().exit(status)
 
 
@@ -174,7 +176,7 @@ def _job_settings(options, models):
             "provider": getattr(models.backend, "provider", None),
             "model_dir": None if getattr(models.backend, "bundle", None) is None
             else str(models.backend.bundle.root),
-            "backbone": models.backbone.name,
+            "backbone": models.backbone.name, "dataset": getattr(models.backbone, "dataset", None),
             "classifier": None if models.classifier is None else models.classifier.name,
             "input_size": list(models.backend.input_size), "max_pixels": options["max_pixels"]}
 

@@ -79,6 +79,9 @@ def build_plan(data, n_images, backend, settings, backbone, classifier, target_n
     if needs_graybox and graybox is None:
         raise PlanError("the gray-box reversion needs --graybox (a backbone of the same architecture, another seed)")
     graybox_model = _load(graybox, "gray-box backbone") if needs_graybox else None
+    if graybox_model is not None and tuple(graybox_model.info.input_size) != tuple(backbone.info.input_size):
+        raise PlanError(f"gray-box backbone {graybox} takes {graybox_model.info.input_size} images, the "
+                        f"backbone {backbone.info.input_size}: pass --graybox, or leave reverted-gray out")
     specs = {name: attack_spec(name, eps, steps, model_eps=settings.eps) for name, (eps, steps) in attacks.items()}
     config = {"data": str(data), "images": len(dataset.labels), "seed": settings.seed,
               "defence": _defence(backend, settings, backbone, classifier),
