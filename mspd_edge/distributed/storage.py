@@ -1,0 +1,141 @@
+"""Where a distributed job reads and writes: local folders and object storage, via ``pyarrow.fs``.
+
+A :class:`Location` is a file system and a path on it. Local paths and ``file://`` URIs are
+the local file system; other URIs (``s3://bucket/prefix``, ``gs://...``, ``hdfs://...``) are
+resolved by :meth:`pyarrow.fs.FileSystem.from_uri` (S3 options in the query, e.g.
+``?endpoint_override=host:port&scheme=http``, or the usual ``AWS_*`` variables). An fsspec
+file system can be passed instead, wrapped by :class:`pyarrow.fs.FSSpecHandler`.
+
+Writes are atomic: a local file goes to a hidden ``.NAME.partial`` next to it and is renamed
+(so a retried or rerun write replaces what a killed one left), an object is one PUT or a
+multipart upload, neither visible before it completes.
+"""
+import os
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import pyarrow.fs as pafs
+
+from . import is_uri
+from ..io import OUTPUT_SUFFIX, SUFFIXES, discover, is_pattern
+
+PARTIAL_SUFFIX = ".partial"
+
+
+@dataclass(frozen=True)
+class Location:
+    """A path on a file system; ``uri`` is how messages and the manifest name it."""
+
+    filesystem: pafs.FileSystem
+    path: str
+    uri: str
+
+    @property
+    def local(self):
+        return isinstance(self.filesystem, pafs.LocalFileSystem)
+
+    def child(self, relative):
+        """The location ``relative`` (a relative POSIX path) below this one."""
+        relative = PurePosixPath(relative).as_posix()
+        if self.local:
+            return Location(self.filesystem, os.path.join(self.path, relative),
+                            os.path.join(self.uri, relative))
+        return Location(self.filesystem, f"{self.path.rstrip('/')}/{relative}",
+                        f"{self.uri.rstrip('/')}/{relative}")
+
+
+def resolve(target, filesystem=None):
+    """The :class:`Location` of a local path or URI (``filesystem``: a pyarrow or fsspec one)."""
+    text = str(target)
+    if filesystem is not None:
+        if not isinstance(filesystem, pafs.FileSystem):
+            filesystem = pafs.PyFileSystem(pafs.FSSpecHandler(filesystem))
+        return Location(filesystem, text, text)
+    if not is_uri(text):
+        return Location(pafs.LocalFileSystem(), os.path.abspath(text), text)
+    try:
+        filesystem, path = pafs.FileSystem.from_uri(text)
+    except (ValueError, OSError) as exc:   # pyarrow.lib.ArrowInvalid is a ValueError
+        raise ValueError(f"{text}: {exc}") from None
+    uri = text.split("?", 1)[0]
+    if isinstance(filesystem, pafs.LocalFileSystem):
+        return Location(filesystem, path, path)
+    return Location(filesystem, path, uri)
+
+
+def list_sources(inputs, recursive, exclude, filesystem=None):
+    """``(sources, missing)``: each input's image files as ``(Location, relative output, bytes)``.
+
+    Local inputs follow :func:`mspd_edge.io.discover` (files, folders, globs, hidden files
+    skipped, outputs named ``<sub-path>/<stem>.png``); object-storage prefixes the same rules
+    on their keys. ``exclude`` (the output :class:`Location`) is never looked into.
+    """
+    sources, missing = [], []
+    for item in inputs:
+        where = resolve(item, filesystem)
+        if where.local and filesystem is None:
+            found, lost = discover([item], recursive, exclude=exclude.path if exclude.local else None)
+            sources += [(resolve(s.path), s.relative.as_posix(), s.path.stat().st_size) for s in found]
+            missing += lost
+            continue
+        found = list(_list_remote(where, recursive, exclude))
+        sources += found
+        if not found:
+            missing.append(str(item))
+    return sources, missing
+
+
+def _list_remote(where, recursive, exclude):
+    if is_pattern(where.path):
+        raise ValueError(f"{where.uri}: glob patterns work on local files only")
+    info = where.filesystem.get_file_info(where.path)
+    if info.type == pafs.FileType.File:
+        yield where, PurePosixPath(info.base_name).stem + OUTPUT_SUFFIX, info.size
+        return
+    selector = pafs.FileSelector(where.path, recursive=recursive, allow_not_found=True)
+    skip = exclude.path.rstrip("/") + "/" if exclude.filesystem.equals(where.filesystem) else None
+    for entry in sorted(where.filesystem.get_file_info(selector), key=lambda e: e.path):
+        relative = PurePosixPath(entry.path).relative_to(where.path.rstrip("/") or "/")
+        if (entry.type == pafs.FileType.File and relative.suffix.lower() in SUFFIXES
+                and not any(part.startswith(".") for part in relative.parts)
+                and not (skip and (entry.path + "/").startswith(skip))):
+            yield where.child(relative), relative.with_suffix(OUTPUT_SUFFIX).as_posix(), entry.size
+
+
+def is_file(where):
+    """Whether a file (or object) exists at ``where``."""
+    return where.filesystem.get_file_info(where.path).type == pafs.FileType.File
+
+
+@contextmanager
+def local_file(where):
+    """A local path holding the file at ``where``: itself, or a temporary download of it."""
+    if where.local:
+        yield Path(where.path)
+        return
+    with tempfile.NamedTemporaryFile(suffix=PurePosixPath(where.path).suffix) as copy:
+        with where.filesystem.open_input_stream(where.path) as stream:
+            while chunk := stream.read(1 << 22):
+                copy.write(chunk)
+        copy.flush()
+        yield Path(copy.name)
+
+
+def write_atomic(where, data):
+    """Write ``data`` (bytes) at ``where``, visible only once complete."""
+    if not where.local:
+        with where.filesystem.open_output_stream(where.path) as out:
+            out.write(data)
+        return
+    path = Path(where.path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}{PARTIAL_SUFFIX}")
+    try:
+        with open(partial, "wb") as out:
+            out.write(data)
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
