@@ -3,7 +3,8 @@
 A :class:`Location` is a file system and a path on it. Local paths and ``file://`` URIs are
 the local file system; other URIs (``s3://bucket/prefix``, ``gs://...``, ``hdfs://...``) are
 resolved by :meth:`pyarrow.fs.FileSystem.from_uri` (S3 options in the query, e.g.
-``?endpoint_override=host:port&scheme=http``, or the usual ``AWS_*`` variables). An fsspec
+``?endpoint_override=host:port&scheme=http``; credentials from each process's environment,
+``AWS_*`` variables or an instance role, or ``s3://KEY:SECRET@bucket``). An fsspec
 file system can be passed instead, wrapped by :class:`pyarrow.fs.FSSpecHandler`.
 
 Writes are atomic: a local file goes to a hidden ``.NAME.partial`` next to it and is renamed
@@ -15,6 +16,7 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
 
 import pyarrow.fs as pafs
 
@@ -59,10 +61,15 @@ def resolve(target, filesystem=None):
         filesystem, path = pafs.FileSystem.from_uri(text)
     except (ValueError, OSError) as exc:   # pyarrow.lib.ArrowInvalid is a ValueError
         raise ValueError(f"{text}: {exc}") from None
-    uri = text.split("?", 1)[0]
     if isinstance(filesystem, pafs.LocalFileSystem):
         return Location(filesystem, path, path)
-    return Location(filesystem, path, uri)
+    return Location(filesystem, path, display_uri(text))
+
+
+def display_uri(uri):
+    """``uri`` without its query and credentials (``scheme://user:secret@bucket/key?...``)."""
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
 
 
 def list_sources(inputs, recursive, exclude, filesystem=None):

@@ -1,0 +1,129 @@
+"""Distributed tests: a real local Ray cluster and a real S3-compatible server on 127.0.0.1.
+
+Everything Ray and moto write stays in the test's temporary folder: HOME (Ray's auth token),
+RAY_TMPDIR and the cluster's temp dir point there; each module's cluster is shut down and no
+Ray process of it may survive. The tiny model pair of the runtime tests is reused.
+"""
+import importlib.util
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ray = pytest.importorskip("ray")
+pytest.importorskip("moto")
+
+# The runtime tests' tiny model pair and its export bundle (tests/runtime/conftest.py).
+_spec = importlib.util.spec_from_file_location("runtime_fixtures", Path(__file__).parents[1] / "runtime" / "conftest.py")
+_runtime = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_runtime)
+tiny_zoo, tiny_torch, tiny_bundle = _runtime.tiny_zoo, _runtime.tiny_torch, _runtime.tiny_bundle
+
+OBJECT_STORE_BYTES = 256 << 20
+
+
+@pytest.fixture(scope="module")
+def ray_home(tmp_path_factory):
+    """A private HOME and RAY_TMPDIR for the module (restored afterwards); the temp root."""
+    root = tmp_path_factory.mktemp("r")
+    saved = {key: os.environ.get(key) for key in ("HOME", "RAY_TMPDIR")}
+    os.environ.update(HOME=str(root / "home"), RAY_TMPDIR=str(root / "t"))
+    yield root
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def ray_processes(root):
+    """Pids of live processes whose command line names the folder ``root``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and str(root) in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                if "Z" not in (proc / "stat").read_text().split(")")[-1].split()[0]:
+                    found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+def wait_until_gone(root, timeout=30):
+    """Wait for the Ray processes of ``root`` to end; the ones left after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while (left := ray_processes(root)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return left
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(ray_home):
+    """A local Ray cluster of 2 CPUs for the module; its GCS address."""
+    ray.init(num_cpus=2, _temp_dir=str(ray_home / "t"), include_dashboard=False,
+             object_store_memory=OBJECT_STORE_BYTES, log_to_driver=False, logging_level="error")
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()
+        assert wait_until_gone(ray_home) == [], "Ray processes left running"
+
+
+@pytest.fixture(scope="module")
+def s3_server():
+    """moto's S3 server on 127.0.0.1 (a free port) and fake credentials; its ``host:port``."""
+    from moto.server import ThreadedMotoServer
+
+    saved = {key: os.environ.get(key) for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        yield f"127.0.0.1:{server._server.server_port}"
+    finally:
+        server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def s3_uri(endpoint, path):
+    """The URI of ``path`` (bucket/key) on the test server, with the credentials: the Ray workers
+    started before the server, so its variables are not in their environment."""
+    return f"s3://testing:testing@{path}?endpoint_override={endpoint}&scheme=http&region=us-east-1"
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory, cifar10_dir):
+    """A folder of real inputs: 24 CIFAR-10 test images (PNG, JPEG, gray, RGBA), a larger
+    photo crop in a subfolder, a truncated PNG and a text file with an image suffix."""
+    from skimage import data
+
+    from mspd_edge.data import load_npz
+
+    root = tmp_path_factory.mktemp("inputs")
+    images, _, _ = load_npz(cifar10_dir / "test.npz", limit=24)
+    for i, image in enumerate(images):
+        if i % 4 == 1:
+            Image.fromarray(image).save(root / f"img{i:02d}.jpg", quality=90)
+        elif i % 4 == 2:
+            Image.fromarray(image).convert("L").save(root / f"img{i:02d}.png")
+        elif i % 4 == 3:
+            alpha = np.full(image.shape[:2] + (1,), 200, np.uint8)
+            Image.fromarray(np.concatenate([image, alpha], 2)).save(root / f"img{i:02d}.png")
+        else:
+            Image.fromarray(image).save(root / f"img{i:02d}.png")
+    (root / "photos").mkdir()
+    Image.fromarray(data.astronaut()[100:220, 150:310]).save(root / "photos" / "astronaut.jpg")
+    good = (root / "img00.png").read_bytes()
+    (root / "truncated.png").write_bytes(good[: len(good) // 2])
+    (root / "notes.png").write_text("not an image")
+    return root
+
+
+BAD = {"truncated.png": "truncated image", "notes.png": "not an image"}

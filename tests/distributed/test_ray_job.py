@@ -1,0 +1,178 @@
+"""``protect_dataset`` on a real local Ray cluster (2 CPUs): the same bytes as local
+``mspd-edge protect``, whatever the partitioning; bad files as error rows; checked reruns;
+object storage on a real S3 server; an actor killed with SIGKILL mid-job."""
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pyarrow.fs as pafs
+import pytest
+from click.testing import CliRunner
+from conftest import BAD, s3_uri
+from PIL import Image
+
+from mspd_edge.backends import BackendOptions
+from mspd_edge.cli import main
+from mspd_edge.distributed import protect_dataset
+from mspd_edge.distributed.manifest import COLUMNS, read_manifest
+from mspd_edge.pipeline import Settings
+
+SEED = 5
+SAMPLES = 4
+PROTECTOR = "MapWorker(MapBatches(Protector))"   # the process title of a protector actor
+
+
+def local_protect(inputs, out, bundle, *extra):
+    """``mspd-edge protect`` (the local engine) on ``inputs``; the CLI result."""
+    return CliRunner().invoke(main, [str(a) for a in (
+        "protect", inputs, "-r", "-o", out, "--backend", "ort", "--model-dir", bundle,
+        "--seed", SEED, "--n-samples", SAMPLES, "-q", *extra)])
+
+
+def run_ray(inputs, out, bundle, samples=SAMPLES, **kwargs):
+    settings = Settings(seed=SEED, n_samples=samples, batch_size=kwargs.pop("batch_size", None))
+    return protect_dataset([str(inputs)], str(out), options=BackendOptions(model_dir=bundle),
+                           settings=settings, recursive=True, log=lambda line, error: None, **kwargs)
+
+
+def pngs(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in Path(folder).rglob("*.png")}
+
+
+def hidden(folder):
+    return [p for p in Path(folder).rglob(".*")]
+
+
+@pytest.fixture(scope="module")
+def local(inputs, tiny_bundle, tmp_path_factory):
+    """The local engine's outputs and report records (by output name) for ``inputs``."""
+    import json
+
+    out = tmp_path_factory.mktemp("local")
+    result = local_protect(inputs, out, tiny_bundle, "--report", out / "report.json")
+    assert result.exit_code == 1, result.output   # the two bad files
+    records = json.loads((out / "report.json").read_text())["images"]
+    return pngs(out), {Path(r["output"]).relative_to(out).as_posix(): r for r in records}
+
+
+@pytest.mark.parametrize("workers, batch_size", [(1, 3), (2, None)])
+def test_same_bytes_as_local_protect_whatever_the_partitioning(ray_cluster, inputs, tiny_bundle, local,
+                                                              tmp_path, workers, batch_size):
+    outputs, records = local
+    out = tmp_path / "out"
+    result = run_ray(inputs, out, tiny_bundle, workers=workers, batch_size=batch_size)
+    assert pngs(out) == outputs and len(outputs) == 25
+    assert result.counts == {"written": 25, "skipped": 0, "failed": 2}
+    rows = read_manifest((out / "manifest.jsonl").read_text())
+    assert len(rows) == 27 and all(set(row) == set(COLUMNS) for row in rows)
+    by_input = {Path(row["input"]).name: row for row in rows}
+    for name, why in BAD.items():
+        assert by_input[name]["status"] == "failed" and by_input[name]["error"].startswith(why)
+        assert by_input[name]["output"] is None
+    for row in rows:
+        if row["status"] == "written":
+            expected = records[Path(row["output"]).relative_to(out).as_posix()]
+            for key in ("label", "size", "channels", "resized", "linf_255", "l2", "psnr", "ssim"):
+                assert row[key] == expected[key], key
+            assert row["seconds"] > 0
+    assert hidden(out) == []
+
+
+def test_a_rerun_skips_complete_outputs_and_redoes_the_rest(ray_cluster, inputs, tiny_bundle, local, tmp_path):
+    outputs, _ = local
+    out = tmp_path / "out"
+    run_ray(inputs, out, tiny_bundle, workers=2)
+    (out / "img04.png").unlink()                                          # never written
+    damaged = (out / "img08.png").read_bytes()
+    (out / "img08.png").write_bytes(damaged[: len(damaged) // 2])         # a partial file
+    Image.new("RGB", (8, 8)).save(out / "img12.png")                      # not this input's protection
+    foreign = (out / "img12.png").read_bytes()
+    result = run_ray(inputs, out, tiny_bundle, workers=2)
+    rows = {Path(row["input"]).name: row for row in read_manifest((out / "manifest.jsonl").read_text())}
+    assert rows["img04.png"]["status"] == rows["img08.png"]["status"] == "written"
+    assert rows["img12.png"]["status"] == "failed" and "--overwrite" in rows["img12.png"]["error"]
+    assert (out / "img12.png").read_bytes() == foreign
+    assert result.counts == {"written": 2, "skipped": 22, "failed": 3}
+    skipped = [row for row in rows.values() if row["status"] == "skipped"]
+    assert all(row["linf_255"] <= 8 and row["ssim"] is not None for row in skipped)
+    assert {k: v for k, v in pngs(out).items() if k != "img12.png"} == {
+        k: v for k, v in outputs.items() if k != "img12.png"}
+    assert hidden(out) == []
+
+
+def test_object_storage_in_and_out(ray_cluster, s3_server, inputs, tiny_bundle, local):
+    outputs, _ = local
+    s3 = pafs.S3FileSystem(endpoint_override=s3_server, scheme="http", region="us-east-1",
+                           allow_bucket_creation=True)
+    s3.create_dir("photos")
+    pafs.copy_files(str(inputs), "photos/in", source_filesystem=pafs.LocalFileSystem(), destination_filesystem=s3)
+    result = run_ray(s3_uri(s3_server, "photos/in"), s3_uri(s3_server, "photos/out"), tiny_bundle, workers=2)
+    assert result.counts == {"written": 25, "skipped": 0, "failed": 2}
+    assert result.manifest == "s3://photos/out/manifest.jsonl"
+    written = {}
+    for info in s3.get_file_info(pafs.FileSelector("photos/out", recursive=True)):
+        if info.type == pafs.FileType.File and info.path.endswith(".png"):
+            with s3.open_input_stream(info.path) as stream:
+                written[info.path.removeprefix("photos/out/")] = stream.read()
+    assert written == outputs
+    with s3.open_input_stream("photos/out/manifest.jsonl") as stream:
+        rows = read_manifest(stream.read().decode())
+    assert {row["output"] for row in rows if row["status"] == "written"} == {
+        f"s3://photos/out/{name}" for name in outputs}
+
+
+def protector_pids():
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and (proc / "cmdline").read_bytes().startswith(f"ray::{PROTECTOR}".encode()):
+                pids.append(int(proc.name))
+        except OSError:
+            continue
+    return sorted(pids)
+
+
+def test_an_actor_killed_mid_job_is_restarted_and_every_input_written_once(ray_cluster, inputs, tiny_bundle,
+                                                                         tmp_path):
+    samples = 50   # ~0.2 s per image: the job is still running when the first outputs land
+    reference = tmp_path / "local"
+    assert local_protect(inputs, reference, tiny_bundle, "--n-samples", samples).exit_code == 1
+    out, done = tmp_path / "out", {}
+    job = threading.Thread(target=lambda: done.update(result=run_ray(
+        inputs, out, tiny_bundle, samples=samples, workers=2, batch_size=2)))
+    job.start()
+    deadline = time.monotonic() + 120
+    while not list(out.glob("*.png")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    victims = protector_pids()
+    assert victims, "no protector actor found"
+    os.kill(victims[0], signal.SIGKILL)
+    assert len(list(out.glob("*.png"))) < 25, "the job ended before the kill"
+    job.join(timeout=300)
+    assert not job.is_alive()
+    assert set(protector_pids()) != set(victims) or not protector_pids()
+    assert done["result"].counts == {"written": 25, "skipped": 0, "failed": 2}
+    rows = read_manifest((out / "manifest.jsonl").read_text())
+    assert sorted(row["input"] for row in rows) == sorted({row["input"] for row in rows})   # once each
+    assert pngs(out) == pngs(reference)
+    assert hidden(out) == []
+
+
+def test_the_command_joins_a_cluster(ray_cluster, inputs, tiny_bundle, local, tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "mspd_edge.cli", "protect", str(inputs), "-r", "-o", str(out),
+               "--engine", "ray", "--address", ray_cluster, "--model-dir", str(tiny_bundle),
+               "--seed", str(SEED), "--n-samples", str(SAMPLES), "--workers", "1"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 2
+    for name, why in BAD.items():
+        assert any(line.startswith(f"error: {inputs / name}: {why}") for line in errors), errors
+    assert "protected 25 image(s) (0 skipped, 2 failed) on 1 Ray worker(s); seed 5" in result.stderr
+    assert pngs(out) == local[0]
