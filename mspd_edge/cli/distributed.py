@@ -65,6 +65,9 @@ def run_on_engine(options, reverse):
             if is_uri(item):
                 raise OneLineUsageError(f"{item}: object storage needs --engine ray")
         return False
+    if options["device"] == "cuda" and not options["gpus_per_worker"]:
+        raise OneLineUsageError("--device cuda with --engine ray needs --gpus-per-worker "
+                                "(Ray shows an actor only the GPUs it reserves)")
     try:
         import ray
 
@@ -109,9 +112,6 @@ def _protect(options, reverse, protect_dataset):
     from .args import backend_options, settings_from
 
     gpus = options["gpus_per_worker"] or 0.0
-    if options["device"] == "cuda" and not gpus:
-        raise OneLineUsageError("--device cuda with --engine ray needs --gpus-per-worker "
-                                "(Ray shows an actor only the GPUs it reserves)")
     backend_opts = backend_options(options, **({"device": "cuda"} if gpus else {}))
     labels = None if pipeline_mode(options["labels"]) != "gt" else options["labels"]
     settings = settings_from(options, pipeline_mode(options["labels"]), options["batch_size"])

@@ -7,9 +7,9 @@ resolved by :meth:`pyarrow.fs.FileSystem.from_uri` (S3 options in the query, e.g
 ``AWS_*`` variables or an instance role, or ``s3://KEY:SECRET@bucket``). An fsspec
 file system can be passed instead, wrapped by :class:`pyarrow.fs.FSSpecHandler`.
 
-Writes are atomic: a local file goes to a hidden ``.NAME.partial`` next to it and is renamed
-(so a retried or rerun write replaces what a killed one left), an object is one PUT or a
-multipart upload, neither visible before it completes.
+Writes are atomic: an object is one PUT or a multipart upload, neither visible before it
+completes; on a file system (local, fsspec, HDFS) a file goes to a hidden ``.NAME.partial``
+next to it and is renamed (so a retried or rerun write replaces what a killed one left).
 """
 import os
 import tempfile
@@ -24,6 +24,7 @@ from . import is_uri
 from ..io import OUTPUT_SUFFIX, SUFFIXES, discover, is_pattern
 
 PARTIAL_SUFFIX = ".partial"
+OBJECT_STORES = ("s3", "gcs", "abfs")   # pyarrow's type names: an object is complete or absent
 
 
 @dataclass(frozen=True)
@@ -79,19 +80,28 @@ def list_sources(inputs, recursive, exclude, filesystem=None):
     skipped, outputs named ``<sub-path>/<stem>.png``); object-storage prefixes the same rules
     on their keys. ``exclude`` (the output :class:`Location`) is never looked into.
     """
-    sources, missing = [], []
+    sources, missing, seen = [], [], set()
     for item in inputs:
         where = resolve(item, filesystem)
         if where.local and filesystem is None:
             found, lost = discover([item], recursive, exclude=exclude.path if exclude.local else None)
-            sources += [(resolve(s.path), s.relative.as_posix(), s.path.stat().st_size) for s in found]
+            found = [(resolve(s.path), s.relative.as_posix(), s.path.stat().st_size) for s in found]
             missing += lost
-            continue
-        found = list(_list_remote(where, recursive, exclude))
-        sources += found
-        if not found:
-            missing.append(str(item))
+        else:
+            found = list(_list_remote(where, recursive, exclude))
+            missing += [] if found else [str(item)]
+        sources += _unseen(found, seen)   # a file reached twice is listed once
     return sources, missing
+
+
+def _unseen(found, seen):
+    fresh = []
+    for source in found:
+        key = os.path.realpath(source[0].path) if source[0].local else source[0].path
+        if key not in seen:
+            seen.add(key)
+            fresh.append(source)
+    return fresh
 
 
 def _list_remote(where, recursive, exclude):
@@ -130,19 +140,25 @@ def local_file(where):
         yield Path(copy.name)
 
 
+def _object_store(filesystem):
+    return any(name in filesystem.type_name for name in OBJECT_STORES)
+
+
 def write_atomic(where, data):
     """Write ``data`` (bytes) at ``where``, visible only once complete."""
-    if not where.local:
-        with where.filesystem.open_output_stream(where.path) as out:
+    filesystem = where.filesystem
+    if _object_store(filesystem):
+        with filesystem.open_output_stream(where.path) as out:
             out.write(data)
         return
-    path = Path(where.path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}{PARTIAL_SUFFIX}")
+    parent, name = where.path.rstrip("/").rpartition("/")[::2]
+    filesystem.create_dir(parent, recursive=True)
+    partial = f"{parent}/.{name}{PARTIAL_SUFFIX}"
     try:
-        with open(partial, "wb") as out:
+        with filesystem.open_output_stream(partial) as out:
             out.write(data)
-        os.replace(partial, path)
+        filesystem.move(partial, where.path)
     except BaseException:
-        partial.unlink(missing_ok=True)
+        if filesystem.get_file_info(partial).type == pafs.FileType.File:
+            filesystem.delete_file(partial)
         raise

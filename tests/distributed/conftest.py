@@ -92,12 +92,6 @@ def s3_server():
                 os.environ[key] = value
 
 
-def s3_uri(endpoint, path):
-    """The URI of ``path`` (bucket/key) on the test server, with the credentials: the Ray workers
-    started before the server, so its variables are not in their environment."""
-    return f"s3://testing:testing@{path}?endpoint_override={endpoint}&scheme=http&region=us-east-1"
-
-
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory, cifar10_dir):
     """A folder of real inputs: 24 CIFAR-10 test images (PNG, JPEG, gray, RGBA), a larger
@@ -123,7 +117,4 @@ def inputs(tmp_path_factory, cifar10_dir):
     good = (root / "img00.png").read_bytes()
     (root / "truncated.png").write_bytes(good[: len(good) // 2])
     (root / "notes.png").write_text("not an image")
-    return root
-
-
-BAD = {"truncated.png": "truncated image", "notes.png": "not an image"}
+    return root   # the bad files: ray_helpers.BAD

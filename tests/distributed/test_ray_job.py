@@ -9,41 +9,12 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 import pytest
-from click.testing import CliRunner
-from conftest import BAD, s3_uri
 from PIL import Image
+from ray_helpers import BAD, SAMPLES, SEED, hidden, local_protect, pngs, run_ray, s3_uri
 
-from mspd_edge.backends import BackendOptions
-from mspd_edge.cli import main
-from mspd_edge.distributed import protect_dataset
 from mspd_edge.distributed.manifest import COLUMNS, read_manifest
-from mspd_edge.pipeline import Settings
 
-SEED = 5
-SAMPLES = 4
 PROTECTOR = "MapWorker(MapBatches(Protector))"   # the process title of a protector actor
-
-
-def local_protect(inputs, out, bundle, *extra):
-    """``mspd-edge protect`` (the local engine) on ``inputs``; the CLI result."""
-    return CliRunner().invoke(main, [str(a) for a in (
-        "protect", inputs, "-r", "-o", out, "--backend", "ort", "--model-dir", bundle,
-        "--seed", SEED, "--n-samples", SAMPLES, "-q", *extra)])
-
-
-def run_ray(inputs, out, bundle, samples=SAMPLES, **kwargs):
-    settings = Settings(seed=SEED, n_samples=samples, batch_size=kwargs.pop("batch_size", None))
-    return protect_dataset([str(inputs)], str(out), options=BackendOptions(model_dir=bundle),
-                           settings=settings, recursive=True, log=lambda line, error: None, **kwargs)
-
-
-def pngs(folder):
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in Path(folder).rglob("*.png")}
-
-
-def hidden(folder):
-    return [p for p in Path(folder).rglob(".*")]
-
 
 @pytest.fixture(scope="module")
 def local(inputs, tiny_bundle, tmp_path_factory):
@@ -57,7 +28,7 @@ def local(inputs, tiny_bundle, tmp_path_factory):
     return pngs(out), {Path(r["output"]).relative_to(out).as_posix(): r for r in records}
 
 
-@pytest.mark.parametrize("workers, batch_size", [(1, 3), (2, None)])
+@pytest.mark.parametrize("workers, batch_size", [(1, 3), (2, None), (4, 2)])
 def test_same_bytes_as_local_protect_whatever_the_partitioning(ray_cluster, inputs, tiny_bundle, local,
                                                               tmp_path, workers, batch_size):
     outputs, records = local
