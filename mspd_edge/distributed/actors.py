@@ -1,13 +1,14 @@
 """The stateful protector of a distributed job: a Ray Data actor that builds its backend once.
 
 Each actor builds the backend in its constructor (:func:`mspd_edge.backends.build_backend`;
-a runtime backend's export bundle arrives as bytes and is unpacked in a private folder, so
-workers need no shared storage and no torch), then protects the ``pending`` rows of every
+a runtime backend's export bundle arrives as bytes and is unpacked once per node in the
+mspd-edge cache, so workers need no shared storage and no torch), then protects the ``pending`` rows of every
 batch with :func:`mspd_edge.pipeline.protect_batch`. As each image's noise is keyed by its
 pixels, an output does not depend on which actor, batch or attempt produced it.
 """
+import hashlib
+import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -16,19 +17,33 @@ import numpy as np
 from ..backends import build_backend
 from ..io import ImageError
 from ..pipeline import protect_batch
+from ..runtime.engine_cache import cache_root
 from .stages import PENDING, objects, settled, unflatten
 
 
 def pack_bundle(folder):
-    """The files of an export bundle folder as ``{name: bytes}`` (to ship to the actors)."""
-    return {path.name: path.read_bytes() for path in sorted(Path(folder).iterdir()) if path.is_file()}
-
-
-def unpack_bundle(files):
-    """A private temporary folder holding ``files`` (:func:`pack_bundle`)."""
-    folder = Path(tempfile.mkdtemp(prefix="mspd-bundle-"))
+    """An export bundle folder as ``{"key": sha256 of its files, "files": {name: bytes}}``."""
+    files = {path.name: path.read_bytes() for path in sorted(Path(folder).iterdir()) if path.is_file()}
+    digest = hashlib.sha256()
     for name, data in files.items():
-        (folder / name).write_bytes(data)
+        digest.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+    return {"key": digest.hexdigest(), "files": files}
+
+
+def unpack_bundle(bundle):
+    """The folder holding ``bundle`` (:func:`pack_bundle`) on this node, under the mspd-edge
+    cache (``bundles/<key>``): written once, atomically, and shared by the node's actors."""
+    folder = cache_root() / "bundles" / bundle["key"]
+    if folder.is_dir():
+        return folder
+    partial = folder.with_name(f".{folder.name}.{os.getpid()}.partial")
+    partial.mkdir(parents=True, exist_ok=True)
+    for name, data in bundle["files"].items():
+        (partial / name).write_bytes(data)
+    try:
+        os.replace(partial, folder)
+    except OSError:   # another actor of this node was first
+        shutil.rmtree(partial, ignore_errors=True)
     return folder
 
 
@@ -41,9 +56,8 @@ class Protector:
     """
 
     def __init__(self, backend, options, settings, reverse=False, bundle=None):
-        self.folder = None if bundle is None else unpack_bundle(bundle)
-        if self.folder is not None:
-            options = options.but(model_dir=self.folder)
+        if bundle is not None:
+            options = options.but(model_dir=unpack_bundle(bundle))
         need_classifier = settings.label_mode == "classifier"
         self.backend = build_backend(backend, options, need_classifier=need_classifier).backend
         self.settings, self.reverse = settings, reverse
@@ -80,7 +94,3 @@ class Protector:
             if len(images) == 1:
                 return [str(exc)]
         return [self._protect(batch, [k])[0] for k in pending]   # isolate the failing image
-
-    def __del__(self):
-        if getattr(self, "folder", None) is not None:
-            shutil.rmtree(self.folder, ignore_errors=True)

@@ -16,6 +16,7 @@ The driver appends each settled row to the manifest, written when the job ends.
 """
 import json
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import SimpleNamespace
@@ -129,6 +130,8 @@ def protect_dataset(inputs, output, *, backend="ort", options=BackendOptions(), 
     for item in missing:
         _settle(writer, encode_row(manifest_row(str(item), "failed", error=_missing_reason(item, recursive))), log)
     plans, filesystems = _plan(sources, destination, labels, writer, log)
+    if not ray.is_initialized():
+        ray.init()   # a local cluster, as Ray Data would start
     pool = plan_workers(ray.cluster_resources(), workers, options.threads, gpus_per_worker)
     job = JobSpec(filesystems, destination.filesystem, settings.eps, tuple(holder.input_size), classes,
                   max_pixels or defaults.MAX_PIXELS, overwrite, metrics)
@@ -138,10 +141,12 @@ def protect_dataset(inputs, output, *, backend="ort", options=BackendOptions(), 
         dataset = _dataset(plans, job, protector, pool, settings.batch_size)
         with tqdm(total=len(plans), desc="reverting" if reverse else "protecting", unit="image",
                   file=sys.stderr, disable=not progress, leave=False) as bar:
-            for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
-                for line in batch["row"]:
-                    _settle(writer, line, log)
-                    bar.update()
+            with warnings.catch_warnings():   # Ray Data's note that a small job leaves actors idle
+                warnings.filterwarnings("ignore", "The minimum number of concurrent actors")
+                for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
+                    for line in batch["row"]:
+                        _settle(writer, line, log)
+                        bar.update()
     writer.commit()
     return JobResult(writer.counts, manifest.uri, settings, pool)
 

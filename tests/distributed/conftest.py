@@ -27,10 +27,11 @@ OBJECT_STORE_BYTES = 256 << 20
 
 @pytest.fixture(scope="module")
 def ray_home(tmp_path_factory):
-    """A private HOME and RAY_TMPDIR for the module (restored afterwards); the temp root."""
+    """A private HOME, RAY_TMPDIR and mspd-edge cache (where actors unpack the model bundle)
+    for the module, restored afterwards; the temp root."""
     root = tmp_path_factory.mktemp("r")
-    saved = {key: os.environ.get(key) for key in ("HOME", "RAY_TMPDIR")}
-    os.environ.update(HOME=str(root / "home"), RAY_TMPDIR=str(root / "t"))
+    saved = {key: os.environ.get(key) for key in ("HOME", "RAY_TMPDIR", "MSPD_EDGE_CACHE")}
+    os.environ.update(HOME=str(root / "home"), RAY_TMPDIR=str(root / "t"), MSPD_EDGE_CACHE=str(root / "cache"))
     yield root
     for key, value in saved.items():
         if value is None:
