@@ -12,7 +12,7 @@ import click
 from click.core import ParameterSource
 from tqdm import tqdm
 
-from ..distributed import is_uri
+from ..distributed.uris import is_uri
 from .args import apply
 from .common import EXIT_FAILED, OneLineUsageError, fail, write_report
 
@@ -48,7 +48,8 @@ def engine_args():
         click.option("--gpus-per-worker", type=click.FloatRange(0, min_open=True),
                      help="[ray] GPUs each actor reserves (fractions share a GPU); implies --device cuda."),
         click.option("--manifest", metavar="FILE|URI",
-                     help="[ray] The JSON-lines manifest, one row per input.  [default: OUTDIR/manifest.jsonl]"),
+                     help="[ray] The JSON-lines manifest, one row per input.  "
+                          "[default: OUTDIR/manifest.jsonl]"),
         click.option("--metrics/--no-metrics", default=True, show_default=True,
                      help="[ray] L-inf, L2, PSNR and SSIM in the manifest (SSIM takes seconds on "
                           "large photos)."),

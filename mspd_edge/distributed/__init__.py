@@ -11,11 +11,6 @@ Importing this package does not import Ray; :func:`protect_dataset` does.
 """
 
 
-def is_uri(text):
-    """Whether ``text`` names object storage or another file system by URI (``scheme://``)."""
-    return "://" in str(text)
-
-
 def protect_dataset(*args, **kwargs):
     """:func:`mspd_edge.distributed.ray_job.protect_dataset` (imports Ray)."""
     from .ray_job import protect_dataset as run

@@ -90,7 +90,8 @@ def _models(backend, options, need_classifier):
     """
     if get_backend(backend).runtime:
         bundle = runtime_bundle(options, need_classifier)
-        return SimpleNamespace(input_size=bundle.input_size, default_eps=bundle.eps), bundle.classes, bundle.root
+        holder = SimpleNamespace(input_size=bundle.input_size, default_eps=bundle.eps)
+        return holder, bundle.classes, bundle.root
     models = build_backend(backend, options.but(device="cpu"), need_classifier=need_classifier)
     return models.backend, tuple(models.backbone.classes), None
 
@@ -128,7 +129,8 @@ def protect_dataset(inputs, output, *, backend="ort", options=BackendOptions(), 
         raise NoInputError("no input images found")
     writer = ManifestWriter(manifest)
     for item in missing:
-        _settle(writer, encode_row(manifest_row(str(item), "failed", error=_missing_reason(item, recursive))), log)
+        why = _missing_reason(item, recursive)
+        _settle(writer, encode_row(manifest_row(str(item), "failed", error=why)), log)
     plans, filesystems = _plan(sources, destination, labels, writer, log)
     if not ray.is_initialized():
         ray.init()   # a local cluster, as Ray Data would start
@@ -214,6 +216,7 @@ def _dataset(plans, job, protector, pool, batch_size):
 def job_report(result, reverse, **job):
     """The JSON-ready report of a job: the settings (seed included), the counts, the manifest."""
     report = Summary(result.settings, reverse).report(**job)
-    return {"version": report["version"], "settings": report["settings"], "counts": result.counts, "manifest": result.manifest,
+    return {"version": report["version"], "settings": report["settings"], "counts": result.counts,
+            "manifest": result.manifest,
             "workers": {"count": result.workers.count, "cpus": result.workers.cpus,
                         "gpus": result.workers.gpus}}

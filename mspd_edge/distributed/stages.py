@@ -133,10 +133,11 @@ def _checked(plan, original, existing, job, start):
     before, after = split(original), split(existing)
     levels = budget_levels(job.eps)
     if existing.shape != original.shape:
-        why = f"{existing.shape[1]}x{existing.shape[0]} pixels, the input has {original.shape[1]}x{original.shape[0]}"
+        why = (f"{existing.shape[1]}x{existing.shape[0]} pixels, the input has "
+               f"{original.shape[1]}x{original.shape[0]}")
     elif np.abs(after[0].astype(np.int16) - before[0]).max(initial=0) > levels:
         why = f"it differs from the input by more than the budget of {levels}/255"
-    elif (before[1] is None) != (after[1] is None) or (before[1] is not None and not np.array_equal(before[1], after[1])):
+    elif not _same_alpha(before[1], after[1]):
         why = "its alpha channel is not the input's"
     else:
         record = _record(plan, original, existing, plan["label"], job)
@@ -144,6 +145,10 @@ def _checked(plan, original, existing, job, start):
     return settled(plan, "failed", time.perf_counter() - start,
                     error=f"output {plan['output']} exists and is not a protection of this input "
                           f"({why}): use --overwrite to replace it")
+
+
+def _same_alpha(a, b):
+    return (a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))
 
 
 def _record(plan, original, pixels, label, job):
@@ -166,7 +171,8 @@ def write_outputs(batch, job):
         pixels = unflatten(batch["protected"][k], batch["shape"][k])
         icc = SimpleNamespace(icc_profile=batch["icc"][k] or None)
         try:
-            write_atomic(Location(job.destination, batch["dst"][k], plan["output"]), encode_output(pixels, icc))
+            where = Location(job.destination, batch["dst"][k], plan["output"])
+            write_atomic(where, encode_output(pixels, icc))
         except OSError as exc:
             row = settled(plan, "failed", float(batch["seconds"][k]) + time.perf_counter() - start,
                            error=f"cannot write {plan['output']}: {exc.strerror or exc}")

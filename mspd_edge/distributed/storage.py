@@ -16,11 +16,10 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from urllib.parse import urlsplit
 
 import pyarrow.fs as pafs
 
-from . import is_uri
+from .uris import display_uri, is_uri
 from ..io import OUTPUT_SUFFIX, SUFFIXES, discover, is_pattern
 
 PARTIAL_SUFFIX = ".partial"
@@ -65,12 +64,6 @@ def resolve(target, filesystem=None):
     if isinstance(filesystem, pafs.LocalFileSystem):
         return Location(filesystem, path, path)
     return Location(filesystem, path, display_uri(text))
-
-
-def display_uri(uri):
-    """``uri`` without its query and credentials (``scheme://user:secret@bucket/key?...``)."""
-    parts = urlsplit(uri)
-    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
 
 
 def list_sources(inputs, recursive, exclude, filesystem=None):

@@ -17,7 +17,8 @@ ray = pytest.importorskip("ray")
 pytest.importorskip("moto")
 
 # The runtime tests' tiny model pair and its export bundle (tests/runtime/conftest.py).
-_spec = importlib.util.spec_from_file_location("runtime_fixtures", Path(__file__).parents[1] / "runtime" / "conftest.py")
+_spec = importlib.util.spec_from_file_location("runtime_fixtures",
+                                               Path(__file__).parents[1] / "runtime" / "conftest.py")
 _runtime = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_runtime)
 tiny_zoo, tiny_torch, tiny_bundle = _runtime.tiny_zoo, _runtime.tiny_torch, _runtime.tiny_bundle
@@ -31,7 +32,8 @@ def ray_home(tmp_path_factory):
     for the module, restored afterwards; the temp root."""
     root = tmp_path_factory.mktemp("r")
     saved = {key: os.environ.get(key) for key in ("HOME", "RAY_TMPDIR", "MSPD_EDGE_CACHE")}
-    os.environ.update(HOME=str(root / "home"), RAY_TMPDIR=str(root / "t"), MSPD_EDGE_CACHE=str(root / "cache"))
+    os.environ.update(HOME=str(root / "home"), RAY_TMPDIR=str(root / "t"),
+                      MSPD_EDGE_CACHE=str(root / "cache"))
     yield root
     for key, value in saved.items():
         if value is None:

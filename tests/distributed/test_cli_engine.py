@@ -13,7 +13,8 @@ def invoke(*args):
     (("--address", "127.0.0.1:6379"), "error: --address goes with --engine ray"),
     (("--workers", "2"), "error: --workers goes with --engine ray"),
     (("--manifest", "m.jsonl"), "error: --manifest goes with --engine ray"),
-    (("--engine", "ray", "--device", "cuda"), "error: --device cuda with --engine ray needs --gpus-per-worker"),
+    (("--engine", "ray", "--device", "cuda"),
+     "error: --device cuda with --engine ray needs --gpus-per-worker"),
 ])
 def test_engine_options_are_checked(tmp_path, args, message):
     result = invoke(tmp_path, "-o", tmp_path / "out", *args)

@@ -6,7 +6,8 @@ from mspd_edge.distributed.storage import resolve
 
 
 def test_every_row_has_every_column():
-    row = manifest_row("a.png", "written", output="out/a.png", seconds=0.5, record={"linf_255": 8, "ssim": 0.9})
+    row = manifest_row("a.png", "written", output="out/a.png", seconds=0.5,
+                       record={"linf_255": 8, "ssim": 0.9})
     assert tuple(row) == COLUMNS and row["linf_255"] == 8 and row["error"] is None
     assert tuple(manifest_row("b.png", "failed", error="truncated image")) == COLUMNS
     with pytest.raises(ValueError):

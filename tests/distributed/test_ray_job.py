@@ -51,7 +51,8 @@ def test_same_bytes_as_local_protect_whatever_the_partitioning(ray_cluster, inpu
     assert hidden(out) == []
 
 
-def test_a_rerun_skips_complete_outputs_and_redoes_the_rest(ray_cluster, inputs, tiny_bundle, local, tmp_path):
+def test_a_rerun_skips_complete_outputs_and_redoes_the_rest(ray_cluster, inputs, tiny_bundle, local,
+                                                            tmp_path):
     outputs, _ = local
     out = tmp_path / "out"
     run_ray(inputs, out, tiny_bundle, workers=2)
@@ -78,7 +79,8 @@ def test_object_storage_in_and_out(ray_cluster, s3_server, inputs, tiny_bundle, 
     s3 = pafs.S3FileSystem(endpoint_override=s3_server, scheme="http", region="us-east-1",
                            allow_bucket_creation=True)
     s3.create_dir("photos")
-    pafs.copy_files(str(inputs), "photos/in", source_filesystem=pafs.LocalFileSystem(), destination_filesystem=s3)
+    pafs.copy_files(str(inputs), "photos/in", source_filesystem=pafs.LocalFileSystem(),
+                    destination_filesystem=s3)
     result = run_ray(s3_uri(s3_server, "photos/in"), s3_uri(s3_server, "photos/out"), tiny_bundle, workers=2)
     assert result.counts == {"written": 25, "skipped": 0, "failed": 2}
     assert result.manifest == "s3://photos/out/manifest.jsonl"
@@ -98,7 +100,8 @@ def protector_pids():
     pids = []
     for proc in Path("/proc").iterdir():
         try:
-            if proc.name.isdigit() and (proc / "cmdline").read_bytes().startswith(f"ray::{PROTECTOR}".encode()):
+            title = (proc / "cmdline").read_bytes() if proc.name.isdigit() else b""
+            if title.startswith(f"ray::{PROTECTOR}".encode()):
                 pids.append(int(proc.name))
         except OSError:
             continue

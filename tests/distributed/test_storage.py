@@ -4,8 +4,9 @@ import pyarrow.fs as pafs
 import pytest
 from ray_helpers import s3_uri
 
-from mspd_edge.distributed.storage import (PARTIAL_SUFFIX, display_uri, is_file, list_sources,
-                                           local_file, resolve, write_atomic)
+from mspd_edge.distributed.storage import (PARTIAL_SUFFIX, is_file, list_sources, local_file, resolve,
+                                           write_atomic)
+from mspd_edge.distributed.uris import display_uri
 from mspd_edge.io import discover
 
 KEYS = ("in/a.png", "in/.hidden.png", "in/notes.txt", "in/sub/b.JPG", "in/sub/.dot/c.png", "in/out/x.png")
@@ -53,8 +54,9 @@ def test_local_inputs_are_listed_as_protect_lists_them(tmp_path):
     for name in ("a.png", "sub/b.jpg", ".hidden.png", "c.txt"):
         (tmp_path / "in" / name).write_bytes(b"x")
     for recursive in (False, True):
-        sources, _ = list_sources([tmp_path / "in", tmp_path / "in" / "a.png"], recursive, resolve(tmp_path / "out"))
-        found, _ = discover([tmp_path / "in", tmp_path / "in" / "a.png"], recursive)
+        inputs = [tmp_path / "in", tmp_path / "in" / "a.png"]
+        sources, _ = list_sources(inputs, recursive, resolve(tmp_path / "out"))
+        found, _ = discover(inputs, recursive)
         assert [(w.path, r) for w, r, _ in sources] == [(str(s.path), s.relative.as_posix()) for s in found]
 
 
@@ -85,7 +87,8 @@ def test_an_fsspec_file_system_is_used_through_pyarrow(tmp_path):
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.png").write_bytes(b"a")
     filesystem = fsspec.filesystem("file")
-    sources, _ = list_sources([str(tmp_path / "in")], False, resolve(str(tmp_path / "out"), filesystem), filesystem)
+    output = resolve(str(tmp_path / "out"), filesystem)
+    sources, _ = list_sources([str(tmp_path / "in")], False, output, filesystem)
     assert [r for _, r, _ in sources] == ["a.png"] and not sources[0][0].local
     write_atomic(resolve(str(tmp_path / "out" / "a.png"), filesystem), b"b")
     assert (tmp_path / "out" / "a.png").read_bytes() == b"b"
