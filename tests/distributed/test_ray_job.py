@@ -1,8 +1,11 @@
 """``protect_dataset`` on a real local Ray cluster (2 CPUs): the same bytes as local
 ``mspd-edge protect``, whatever the partitioning; bad files as error rows; checked reruns;
 object storage on a real S3 server; an actor killed with SIGKILL mid-job."""
+import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -19,8 +22,6 @@ PROTECTOR = "MapWorker(MapBatches(Protector))"   # the process title of a protec
 @pytest.fixture(scope="module")
 def local(inputs, tiny_bundle, tmp_path_factory):
     """The local engine's outputs and report records (by output name) for ``inputs``."""
-    import json
-
     out = tmp_path_factory.mktemp("local")
     result = local_protect(inputs, out, tiny_bundle, "--report", out / "report.json")
     assert result.exit_code == 1, result.output   # the two bad files
@@ -135,13 +136,11 @@ def test_an_actor_killed_mid_job_is_restarted_and_every_input_written_once(ray_c
 
 
 def test_the_command_joins_a_cluster(ray_cluster, inputs, tiny_bundle, local, tmp_path):
-    import subprocess
-    import sys
-
     out = tmp_path / "out"
     command = [sys.executable, "-m", "mspd_edge.cli", "protect", str(inputs), "-r", "-o", str(out),
                "--engine", "ray", "--address", ray_cluster, "--model-dir", str(tiny_bundle),
-               "--seed", str(SEED), "--n-samples", str(SAMPLES), "--workers", "1"]
+               "--seed", str(SEED), "--n-samples", str(SAMPLES), "--workers", "1",
+               "--report", str(tmp_path / "report.json")]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
@@ -150,3 +149,7 @@ def test_the_command_joins_a_cluster(ray_cluster, inputs, tiny_bundle, local, tm
         assert any(line.startswith(f"error: {inputs / name}: {why}") for line in errors), errors
     assert "protected 25 image(s) (0 skipped, 2 failed) on 1 Ray worker(s); seed 5" in result.stderr
     assert pngs(out) == local[0]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["settings"]["seed"] == SEED and report["settings"]["engine"] == "ray"
+    assert report["counts"] == {"written": 25, "skipped": 0, "failed": 2}
+    assert report["manifest"] == str(out / "manifest.jsonl") and report["workers"]["count"] == 1
