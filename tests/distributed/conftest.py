@@ -2,9 +2,8 @@
 
 Everything Ray and moto write stays in the test's temporary folder: HOME (Ray's auth token),
 RAY_TMPDIR and the cluster's temp dir point there; each module's cluster is shut down and no
-Ray process of it may survive. The tiny model pair of the runtime tests is reused.
+Ray process of it may survive. The models: the tiny pair of tests/conftest.py (``tiny_bundle``).
 """
-import importlib.util
 import os
 import time
 from pathlib import Path
@@ -15,13 +14,6 @@ from PIL import Image
 
 ray = pytest.importorskip("ray")
 pytest.importorskip("moto")
-
-# The runtime tests' tiny model pair and its export bundle (tests/runtime/conftest.py).
-_spec = importlib.util.spec_from_file_location("runtime_fixtures",
-                                               Path(__file__).parents[1] / "runtime" / "conftest.py")
-_runtime = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_runtime)
-tiny_zoo, tiny_torch, tiny_bundle = _runtime.tiny_zoo, _runtime.tiny_torch, _runtime.tiny_bundle
 
 OBJECT_STORE_BYTES = 256 << 20
 
