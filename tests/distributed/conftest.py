@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 ray = pytest.importorskip("ray")
-pytest.importorskip("moto")
+pytest.importorskip("moto.server")
 
 OBJECT_STORE_BYTES = 256 << 20
 
