@@ -46,8 +46,10 @@ def test_same_bytes_as_local_protect_whatever_the_partitioning(ray_cluster, inpu
     for row in rows:
         if row["status"] == "written":
             expected = records[Path(row["output"]).relative_to(out).as_posix()]
-            for key in ("label", "size", "channels", "resized", "linf_255", "l2", "psnr", "ssim"):
+            for key in ("label", "size", "channels", "resized", "linf_255"):
                 assert row[key] == expected[key], key
+            for key in ("l2", "psnr", "ssim"):   # BLAS threads may change the last bits of a sum
+                assert row[key] == pytest.approx(expected[key], rel=1e-9), key
             assert row["seconds"] > 0
     assert hidden(out) == []
 
