@@ -57,7 +57,7 @@ def engine_args():
 
 
 def run_on_engine(options, reverse):
-    """Run the job on ``--engine ray`` and exit; False (nothing done) for the local engine."""
+    """Run the job on ``--engine ray``: its exit status; None (nothing done) for the local engine."""
     if options["engine"] == "local":
         for name in RAY_ONLY:
             if options[name] is not None:
@@ -65,7 +65,7 @@ def run_on_engine(options, reverse):
         for item in (*options["inputs"], options["outdir"]):
             if is_uri(item):
                 raise OneLineUsageError(f"{item}: object storage needs --engine ray")
-        return False
+        return None
     if options["device"] == "cuda" and not options["gpus_per_worker"]:
         raise OneLineUsageError("--device cuda with --engine ray needs --gpus-per-worker "
                                 "(Ray shows an actor only the GPUs it reserves)")
@@ -87,7 +87,7 @@ def run_on_engine(options, reverse):
         click.echo(f"{'reverted' if reverse else 'protected'} {counts['written']} image(s) "
                    f"({counts['skipped']} skipped, {counts['failed']} failed) on {result.workers.count} "
                    f"Ray worker(s); seed {result.settings.seed}; manifest {result.manifest}", err=True)
-    click.get_current_context().exit(EXIT_FAILED if result.failed else 0)
+    return EXIT_FAILED if result.failed else 0
 
 
 def _connect(ray, address, quiet):
@@ -109,7 +109,7 @@ def _protect(options, reverse, protect_dataset):
     from ..backends import BackendError
     from ..io import ImageError
     from ..labels import LabelError, pipeline_mode
-    from ..protect import NoInputError
+    from ..protect import FileOptions, NoInputError, OutputError
     from .args import backend_options, settings_from
 
     gpus = options["gpus_per_worker"] or 0.0
@@ -120,15 +120,15 @@ def _protect(options, reverse, protect_dataset):
         return protect_dataset(options["inputs"], options["outdir"], backend=_backend(options),
                                options=backend_opts, settings=settings, reverse=reverse,
                                labels=labels, recursive=options["recursive"],
-                               overwrite=options["overwrite"], max_pixels=options["max_pixels"],
-                               metrics=options["metrics"], manifest=options["manifest"],
+                               overwrite=options["overwrite"], manifest=options["manifest"],
+                               files=FileOptions(options["fmt"], options["max_pixels"], options["metrics"]),
                                workers=options["workers"], gpus_per_worker=gpus,
                                progress=not options["quiet"], log=_logger(options["quiet"]))
     except NoInputError as exc:
         raise click.UsageError(str(exc)) from None
     except LabelError as exc:
         raise click.BadParameter(str(exc), param_hint="--labels") from None
-    except (BackendError, ValueError) as exc:
+    except (BackendError, OutputError, ValueError) as exc:
         raise OneLineUsageError(str(exc)) from None
     except (ImageError, OSError) as exc:
         fail(str(exc))

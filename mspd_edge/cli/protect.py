@@ -102,7 +102,9 @@ def run_job(options, reverse):
 
 
 def _run_job(options, reverse):
-    run_on_engine(options, reverse)   # --engine ray runs and exits there (cli/distributed.py)
+    status = run_on_engine(options, reverse)   # --engine ray: cli/distributed.py
+    if status is not None:
+        return status
     labels_option = options["labels"]
     models = build_models(options["backend"], backend_options(options), labels_option == "classifier")
     check_classes(models)

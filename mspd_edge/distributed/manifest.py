@@ -1,10 +1,12 @@
 """The results manifest of a distributed job: JSON lines, one row per input.
 
 Every row has every column of :data:`COLUMNS` (None where it does not apply): ``status`` is
-``written``, ``skipped`` (a complete output was already there) or ``failed`` (``error`` says
-why); the image fields are those of ``mspd-edge protect --report`` (label ``{index, name}``,
-``size`` [w, h], ``channels``, ``resized``, ``linf`` in [0, 1], ``linf_255``, ``l2``,
-``psnr``, ``ssim``); ``seconds``: the image's read, protection share and write time.
+``written``, ``skipped`` (a complete output was already there, or a folder's file is no
+supported image: ``error`` says so) or ``failed`` (``error`` says why); the image fields are
+those of ``mspd-edge protect --report`` (label ``{index, name}``, ``size`` [w, h],
+``channels``, ``resized``, ``linf`` in [0, 1], ``linf_255``, ``l2``, ``psnr``, ``ssim``, the
+``metadata`` kept: icc, exif, xmp); ``seconds``: the image's read, protection share and
+write time.
 The file is spooled locally while the job runs and written atomically when it ends.
 """
 import json
@@ -14,7 +16,7 @@ from .storage import write_atomic
 
 STATUSES = ("written", "skipped", "failed")
 COLUMNS = ("input", "status", "output", "error", "seconds", "label", "size", "channels",
-           "resized", "linf", "linf_255", "l2", "psnr", "ssim")
+           "resized", "linf", "linf_255", "l2", "psnr", "ssim", "metadata")
 
 
 def manifest_row(input, status, *, output=None, error=None, seconds=None, record=None):

@@ -17,19 +17,19 @@ The driver appends each settled row to the manifest, written when the job ends.
 import json
 import sys
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from types import SimpleNamespace
 
 import ray
 from tqdm import tqdm
 
-from .. import defaults
 from ..backends import BackendOptions, build_backend, get_backend
 from ..backends.exports import runtime_bundle
 from ..labels import LabelError, label_source
 from ..pipeline import Settings
-from ..protect import NoInputError, Summary, _missing_reason
+from ..io import check_writable, output_name
+from ..protect import FileOptions, NoInputError, OutputError, Summary, _missing_reason
 from .actors import Protector, pack_bundle
 from .manifest import ManifestWriter, encode_row, manifest_row
 from .stages import NO_LABEL, JobSpec, decode_groups, write_outputs
@@ -70,11 +70,12 @@ def plan_workers(cluster, workers=None, threads=None, gpus_per_worker=0.0):
 
 @dataclass
 class JobResult:
-    """What a job did: manifest counts by status, where the manifest is, the resolved settings."""
+    """What a job did: manifest counts by status, where the manifest is, its settings."""
 
     counts: dict
     manifest: str
-    settings: Settings
+    settings: Settings      # resolved: the seed drawn is here
+    files: FileOptions
     workers: Workers
 
     @property
@@ -101,20 +102,22 @@ def _stderr(line, error):
 
 
 def protect_dataset(inputs, output, *, backend="ort", options=BackendOptions(), settings=Settings(),
-                    reverse=False, labels=None, recursive=False, overwrite=False, max_pixels=None,
-                    metrics=True, manifest=None, workers=None, gpus_per_worker=0.0, filesystem=None,
-                    progress=False, log=_stderr):
+                    files=FileOptions(), reverse=False, labels=None, recursive=False, overwrite=False,
+                    manifest=None, workers=None, gpus_per_worker=0.0, filesystem=None, progress=False,
+                    log=_stderr):
     """Protect (or revert) the images of ``inputs`` into ``output`` on the connected Ray cluster.
 
     ``inputs``: local files, folders, globs, or URIs of files and prefixes (``s3://...``);
     ``output``: a folder or URI; ``filesystem``: a pyarrow or fsspec file system for both
     instead of URIs. ``manifest``: where the JSON-lines manifest goes (default
     ``output/manifest.jsonl``). ``workers``/``gpus_per_worker``: the actor pool
-    (:func:`plan_workers`). The other arguments are those of
-    :func:`mspd_edge.protect.protect_files`, but ``labels`` may also be a ``--labels`` value
-    ("folder" or a CSV file) for the models' classes. Existing outputs that are complete protections of
-    their input are skipped (undecodable ones are redone). Returns a :class:`JobResult`;
-    raises :class:`~mspd_edge.protect.NoInputError` when no input file is found.
+    (:func:`plan_workers`). ``files``: :class:`mspd_edge.protect.FileOptions` (its classes come
+    from the models). The other arguments are those of :func:`mspd_edge.protect.protect_files`,
+    but ``labels`` may also be a ``--labels`` value ("folder" or a CSV file). Existing outputs
+    that are complete protections of their input are skipped (undecodable ones are redone).
+    Returns a :class:`JobResult`; raises :class:`~mspd_edge.protect.NoInputError` when no input
+    file is found, :class:`~mspd_edge.protect.OutputError` when a local output folder cannot
+    be written.
     """
     if (labels is None) != (settings.label_mode != "gt"):
         raise ValueError("pass labels exactly when the label mode is 'gt'")
@@ -124,19 +127,24 @@ def protect_dataset(inputs, output, *, backend="ort", options=BackendOptions(), 
     settings = settings.resolved(holder)
     destination = resolve(output, filesystem)
     manifest = resolve(manifest, filesystem) if manifest else destination.child(MANIFEST_NAME)
-    sources, missing = list_sources(inputs, recursive, destination, filesystem)
+    sources, missing, unsupported = list_sources(inputs, recursive, destination, filesystem)
     if not sources:
         raise NoInputError("no input images found")
+    if destination.local:
+        _check_writable(destination)
+    files = replace(files, classes=classes)
     writer = ManifestWriter(manifest)
     for item in missing:
         why = _missing_reason(item, recursive)
         _settle(writer, encode_row(manifest_row(str(item), "failed", error=why)), log)
-    plans, filesystems = _plan(sources, destination, labels, writer, log)
+    for uri, why in unsupported:
+        _settle(writer, encode_row(manifest_row(uri, "skipped", error=why)), log)
+    plans, filesystems = _plan(sources, destination, labels, files.format, writer, log)
     if not ray.is_initialized():
         ray.init()   # a local cluster, as Ray Data would start
     pool = plan_workers(ray.cluster_resources(), workers, options.threads, gpus_per_worker)
-    job = JobSpec(filesystems, destination.filesystem, settings.eps, tuple(holder.input_size), classes,
-                  max_pixels or defaults.MAX_PIXELS, overwrite, metrics)
+    job = JobSpec(filesystems, destination.filesystem, settings.eps, tuple(holder.input_size), files,
+                  overwrite)
     protector = dict(backend=backend, options=options.but(threads=options.threads or 1), settings=settings,
                      reverse=reverse, bundle=None if bundle is None else pack_bundle(bundle))
     if plans:
@@ -150,7 +158,7 @@ def protect_dataset(inputs, output, *, backend="ort", options=BackendOptions(), 
                         _settle(writer, line, log)
                         bar.update()
     writer.commit()
-    return JobResult(writer.counts, manifest.uri, settings, pool)
+    return JobResult(writer.counts, manifest.uri, settings, files, pool)
 
 
 def _settle(writer, line, log):
@@ -158,18 +166,27 @@ def _settle(writer, line, log):
     if row["status"] == "failed":
         log(f"error: {row['input']}: {row['error']}", True)
     elif row["status"] == "skipped":
-        log(f"skipped: {row['input']}: {row['output']} exists and is complete (use --overwrite)", False)
+        why = row["error"] or f"{row['output']} exists and is complete (use --overwrite)"
+        log(f"skipped: {row['input']}: {why}", False)
 
 
-def _plan(sources, destination, labels, writer, log):
+def _check_writable(destination):
+    try:
+        check_writable(destination.path)
+    except OSError as exc:
+        raise OutputError(f"{destination.uri}: cannot write there: {exc.strerror or exc}") from None
+
+
+def _plan(sources, destination, labels, fmt, writer, log):
     """Plans (JSON-ready dicts) for the sources whose output is free and label resolves."""
     plans, claimed, filesystems = [], {}, []
     for where, relative, size in sources:
-        output = destination.child(relative)
+        output = destination.child(output_name(relative, fmt).as_posix())
         key = output.path.casefold()   # a.jpg and a.png, or A.png: one output
         why = None
         if key in claimed:
-            why = f"output {output.uri} is already used by {claimed[key]}"
+            why = (f"its output {output.uri} is also that of {claimed[key]} (same name but for the "
+                   "suffix or case): rename one of them")
         elif where.filesystem.equals(destination.filesystem) and where.path == output.path:
             why = "the output would replace the input"
         claimed.setdefault(key, where.uri)
@@ -215,7 +232,7 @@ def _dataset(plans, job, protector, pool, batch_size):
 
 def job_report(result, reverse, **job):
     """The JSON-ready report of a job: the settings (seed included), the counts, the manifest."""
-    report = Summary(result.settings, reverse).report(**job)
+    report = Summary(result.settings, reverse, result.files.format).report(**job)
     return {"version": report["version"], "settings": report["settings"], "counts": result.counts,
             "manifest": result.manifest,
             "workers": {"count": result.workers.count, "cpus": result.workers.cpus,

@@ -1,51 +1,56 @@
 """The per-file stages of a distributed job, as Ray Data batch functions (numpy batches).
 
-``decode_groups`` (tasks): read and decode each input with :func:`mspd_edge.io.read_image`,
-or settle it: a bad file becomes a ``failed`` row, a complete output already there a
-``skipped`` one. ``write_outputs`` (tasks): encode each protected image
-(:func:`encode_output`), write it atomically and describe it as ``mspd-edge protect`` does.
-Between them the actors of :mod:`~mspd_edge.distributed.actors` protect the ``pending`` rows.
-Every stage turns a failure into that row's ``error``, never into a failed job.
+``decode_groups`` (tasks): read and decode each input as ``protect`` loads it, or settle it:
+a bad file becomes a ``failed`` row, a complete output already there a ``skipped`` one.
+``write_outputs`` (tasks): write each protected image as ``protect`` does
+(:func:`write_output`: :func:`mspd_edge.io.write_image`, the input's metadata kept) and
+describe it with ``protect``'s report entry. Between them the actors of
+:mod:`~mspd_edge.distributed.actors` protect the ``pending`` rows. Every stage turns a
+failure into that row's ``error``, never into a failed job.
 """
-import io
 import json
+import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
-from PIL import Image
 
 from ..imaging import budget_levels, split
-from ..io import ImageError, read_image
-from ..protect import _check_channels, _describe
+from ..io import Decoded, ImageError, read_image, write_image
+from ..protect import FileOptions, Task, _describe, _load
 from .manifest import encode_row, manifest_row
 from .storage import Location, is_file, local_file, write_atomic
 
 PENDING = "pending"   # decoded, waiting for the protector
 NO_LABEL = -1
+METADATA = ("icc", "exif", "xmp")   # the input's metadata columns (bytes, b"" for none)
 
 
 @dataclass(frozen=True)
 class JobSpec:
-    """What the stages need: file systems, the budget and the rules of ``protect``."""
+    """What the stages need: file systems, the budget and ``protect``'s file options."""
 
     filesystems: tuple        # the inputs' file systems, by a row's ``fs`` index
     destination: object       # the outputs' pyarrow file system
     eps: float
     input_size: tuple
-    classes: tuple | None
-    max_pixels: int
+    options: FileOptions
     overwrite: bool
-    metrics: bool
 
 
-def encode_output(pixels, decoded):
-    """The bytes of the output file for protected ``pixels`` of an input ``decoded`` as
-    :class:`mspd_edge.io.Decoded`: a PNG with its ICC profile, as :func:`mspd_edge.io.write_png`."""
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG", icc_profile=decoded.icc_profile)
-    return buffer.getvalue()
+def write_output(where, pixels, decoded, fmt):
+    """Write protected ``pixels`` at ``where`` with the metadata of ``decoded`` (an input's
+    :class:`mspd_edge.io.Decoded`), as ``mspd-edge protect`` writes them (``io.write_image``);
+    elsewhere than a local folder, the same bytes through :func:`storage.write_atomic`."""
+    if where.local:
+        write_image(where.path, pixels, fmt, decoded.icc_profile, decoded.exif, decoded.xmp)
+        return
+    with tempfile.TemporaryDirectory(prefix="mspd-encode-") as folder:
+        encoded = Path(folder) / f"output.{fmt}"
+        write_image(encoded, pixels, fmt, decoded.icc_profile, decoded.exif, decoded.xmp)
+        write_atomic(where, encoded.read_bytes())
 
 
 def _flat(pixels):
@@ -77,15 +82,15 @@ def objects(values):
     return out
 
 
-_DEFAULTS = {"pixels": np.zeros(0, np.uint8), "shape": np.zeros(3, np.int64), "icc": b"",
-             "error": "", "record": ""}
+_DEFAULTS = {"pixels": np.zeros(0, np.uint8), "shape": np.zeros(3, np.int64), "error": "", "record": "",
+             **dict.fromkeys(METADATA, b"")}
+_COLUMNS = ("input", "output", "dst", "label", "status", "error", "seconds", "record", "pixels", "shape",
+            *METADATA)
 
 
 def _columns(rows):
-    keys = ("input", "output", "dst", "label", "status", "error", "seconds", "record", "pixels",
-            "shape", "icc")
     columns = {key: objects([_DEFAULTS.get(key) if row.get(key) is None else row[key] for row in rows])
-               for key in keys}
+               for key in _COLUMNS}
     columns["label"] = columns["label"].astype(np.int64)
     columns["seconds"] = columns["seconds"].astype(np.float64)
     return columns
@@ -104,15 +109,15 @@ def _decode(plan, job):
     output = Location(job.destination, plan["dst"], plan["output"])
     try:
         with local_file(source) as path:
-            decoded = read_image(path, job.max_pixels)
-        _check_channels(decoded.pixels, job.input_size)
+            decoded = _load(Task(path, Path(plan["dst"])), job.input_size, job.options).decoded
         existing = None if job.overwrite or not is_file(output) else _existing(output, job)
     except (ImageError, OSError) as exc:
         return settled(plan, "failed", time.perf_counter() - start, error=_reason(exc))
     if existing is not None:
         return _checked(plan, decoded.pixels, existing, job, start)
+    metadata = (decoded.icc_profile, decoded.exif, decoded.xmp)
     return {**plan, "status": PENDING, "seconds": time.perf_counter() - start,
-            "pixels": _flat(decoded.pixels), "shape": _shape(decoded.pixels), "icc": decoded.icc_profile}
+            "pixels": _flat(decoded.pixels), "shape": _shape(decoded.pixels), **dict(zip(METADATA, metadata))}
 
 
 def _reason(exc):
@@ -123,7 +128,7 @@ def _existing(output, job):
     """The pixels of an output already there, or None when it is incomplete (then redone)."""
     try:
         with local_file(output) as path:
-            return read_image(path, job.max_pixels).pixels
+            return read_image(path, job.options.max_pixels).pixels
     except ImageError:
         return None
 
@@ -140,22 +145,27 @@ def _checked(plan, original, existing, job, start):
     elif not _same_alpha(before[1], after[1]):
         why = "its alpha channel is not the input's"
     else:
-        record = _record(plan, original, existing, plan["label"], job)
+        record = _record(plan, original, existing, NO_LABEL, job)
         return settled(plan, "skipped", time.perf_counter() - start, record=record)
     return settled(plan, "failed", time.perf_counter() - start,
-                    error=f"output {plan['output']} exists and is not a protection of this input "
-                          f"({why}): use --overwrite to replace it")
+                   error=f"output {plan['output']} exists and is not a protection of this input "
+                         f"({why}): use --overwrite to replace it")
 
 
 def _same_alpha(a, b):
     return (a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))
 
 
-def _record(plan, original, pixels, label, job):
+def _record(plan, original, pixels, label, job, decoded=None):
+    """``protect``'s report entry; ``decoded``: the input's metadata, kept in the output."""
     task = SimpleNamespace(path=plan["input"], output=plan["output"])
     if label == NO_LABEL:   # an output checked, not made: its predicted label is not known
-        return _describe(task, original, pixels, None, None, job.input_size, job.metrics)
-    return _describe(task, original, pixels, int(label), job.classes, job.input_size, job.metrics)
+        return _describe(task, original, pixels, None, job.input_size, replace(job.options, classes=None))
+    record = _describe(task, original, pixels, int(label), job.input_size, job.options)
+    if decoded is not None:
+        record["metadata"] = [name for name, value in zip(METADATA, (
+            decoded.icc_profile, decoded.exif, decoded.xmp)) if value]
+    return record
 
 
 def write_outputs(batch, job):
@@ -166,19 +176,19 @@ def write_outputs(batch, job):
             lines.append(batch["record"][k])
             continue
         start = time.perf_counter()
-        plan = {"input": batch["input"][k], "output": batch["output"][k], "label": int(batch["label"][k])}
+        plan = {"input": batch["input"][k], "output": batch["output"][k]}
         original = unflatten(batch["pixels"][k], batch["shape"][k])
         pixels = unflatten(batch["protected"][k], batch["shape"][k])
-        icc = SimpleNamespace(icc_profile=batch["icc"][k] or None)
+        decoded = Decoded(None, *(batch[key][k] or None for key in METADATA))
         try:
-            where = Location(job.destination, batch["dst"][k], plan["output"])
-            write_atomic(where, encode_output(pixels, icc))
+            write_output(Location(job.destination, batch["dst"][k], plan["output"]), pixels, decoded,
+                         job.options.format)
         except OSError as exc:
             row = settled(plan, "failed", float(batch["seconds"][k]) + time.perf_counter() - start,
-                           error=f"cannot write {plan['output']}: {exc.strerror or exc}")
+                          error=f"cannot write {plan['output']}: {exc.strerror or exc}")
         else:
-            record = _record(plan, original, pixels, plan["label"], job)
+            record = _record(plan, original, pixels, batch["label"][k], job, decoded)
             row = settled(plan, "written", float(batch["seconds"][k]) + time.perf_counter() - start,
-                           record=record)
+                          record=record)
         lines.append(row["record"])
     return {"row": objects(lines)}

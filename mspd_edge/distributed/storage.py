@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 import pyarrow.fs as pafs
 
 from .uris import display_uri, is_uri
-from ..io import OUTPUT_SUFFIX, SUFFIXES, discover, is_pattern
+from ..io import FORMATS, SUFFIXES, discover, is_pattern
 
 PARTIAL_SUFFIX = ".partial"
 OBJECT_STORES = ("s3", "gcs", "abfs")   # pyarrow's type names: an object is complete or absent
@@ -67,24 +67,27 @@ def resolve(target, filesystem=None):
 
 
 def list_sources(inputs, recursive, exclude, filesystem=None):
-    """``(sources, missing)``: each input's image files as ``(Location, relative output, bytes)``.
+    """``(sources, missing, unsupported)`` of the inputs.
 
-    Local inputs follow :func:`mspd_edge.io.discover` (files, folders, globs, hidden files
-    skipped, outputs named ``<sub-path>/<stem>.png``); object-storage prefixes the same rules
-    on their keys. ``exclude`` (the output :class:`Location`) is never looked into.
+    ``sources``: each image file as ``(Location, path relative to its input, bytes)``;
+    ``unsupported``: ``(uri, why)`` of the folders' other files. Local inputs follow
+    :func:`mspd_edge.io.discover` (files, folders, globs, hidden files skipped); object-storage
+    prefixes the same rules on their keys. ``exclude`` (the output :class:`Location`) is never
+    looked into.
     """
-    sources, missing, seen = [], [], set()
+    sources, missing, unsupported, seen = [], [], [], set()
     for item in inputs:
         where = resolve(item, filesystem)
         if where.local and filesystem is None:
-            found, lost = discover([item], recursive, exclude=exclude.path if exclude.local else None)
+            found, lost = discover([item], recursive, exclude=exclude.path if exclude.local else None,
+                                   on_skip=lambda path, why: unsupported.append((str(path), why)))
             found = [(resolve(s.path), s.relative.as_posix(), s.path.stat().st_size) for s in found]
             missing += lost
         else:
-            found = list(_list_remote(where, recursive, exclude))
+            found = list(_list_remote(where, recursive, exclude, unsupported))
             missing += [] if found else [str(item)]
         sources += _unseen(found, seen)   # a file reached twice is listed once
-    return sources, missing
+    return sources, missing, unsupported
 
 
 def _unseen(found, seen):
@@ -97,21 +100,25 @@ def _unseen(found, seen):
     return fresh
 
 
-def _list_remote(where, recursive, exclude):
+def _list_remote(where, recursive, exclude, unsupported):
     if is_pattern(where.path):
         raise ValueError(f"{where.uri}: glob patterns work on local files only")
     info = where.filesystem.get_file_info(where.path)
     if info.type == pafs.FileType.File:
-        yield where, PurePosixPath(info.base_name).stem + OUTPUT_SUFFIX, info.size
+        yield where, info.base_name, info.size
         return
     selector = pafs.FileSelector(where.path, recursive=recursive, allow_not_found=True)
     skip = exclude.path.rstrip("/") + "/" if exclude.filesystem.equals(where.filesystem) else None
     for entry in sorted(where.filesystem.get_file_info(selector), key=lambda e: e.path):
         relative = PurePosixPath(entry.path).relative_to(where.path.rstrip("/") or "/")
-        if (entry.type == pafs.FileType.File and relative.suffix.lower() in SUFFIXES
-                and not any(part.startswith(".") for part in relative.parts)
-                and not (skip and (entry.path + "/").startswith(skip))):
-            yield where.child(relative), relative.with_suffix(OUTPUT_SUFFIX).as_posix(), entry.size
+        if (entry.type != pafs.FileType.File or any(part.startswith(".") for part in relative.parts)
+                or (skip and (entry.path + "/").startswith(skip))):
+            continue
+        if relative.suffix.lower() in SUFFIXES:
+            yield where.child(relative), relative.as_posix(), entry.size
+        else:
+            unsupported.append((where.child(relative).uri, f"not a supported image file ("
+                                f"{relative.suffix or 'no suffix'}; supported: {', '.join(FORMATS)})"))
 
 
 def is_file(where):

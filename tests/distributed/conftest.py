@@ -90,7 +90,7 @@ def s3_server():
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory, cifar10_dir):
     """A folder of real inputs: 24 CIFAR-10 test images (PNG, JPEG, gray, RGBA), a larger
-    photo crop in a subfolder, a truncated PNG and a text file with an image suffix."""
+    photo crop in a subfolder, a truncated PNG, a text file with an image suffix and one without."""
     from skimage import data
 
     from mspd_edge.data import load_npz
@@ -112,4 +112,5 @@ def inputs(tmp_path_factory, cifar10_dir):
     good = (root / "img00.png").read_bytes()
     (root / "truncated.png").write_bytes(good[: len(good) // 2])
     (root / "notes.png").write_text("not an image")
+    (root / "readme.txt").write_text("no image suffix: skipped as unsupported")
     return root   # the bad files: ray_helpers.BAD

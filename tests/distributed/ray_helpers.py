@@ -27,8 +27,9 @@ def run_ray(inputs, out, bundle, samples=SAMPLES, **kwargs):
                            settings=settings, recursive=True, log=lambda line, error: None, **kwargs)
 
 
-def pngs(folder):
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in Path(folder).rglob("*.png")}
+def pngs(folder, pattern="*.png"):
+    """``{relative path: bytes}`` of the outputs in ``folder``."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in Path(folder).rglob(pattern)}
 
 
 def hidden(folder):

@@ -16,6 +16,7 @@ from PIL import Image
 from ray_helpers import BAD, SAMPLES, SEED, hidden, local_protect, pngs, run_ray, s3_uri
 
 from mspd_edge.distributed.manifest import COLUMNS, read_manifest
+from mspd_edge.protect import FileOptions
 
 PROTECTOR = "MapWorker(MapBatches(Protector))"   # the process title of a protector actor
 
@@ -36,22 +37,33 @@ def test_same_bytes_as_local_protect_whatever_the_partitioning(ray_cluster, inpu
     out = tmp_path / "out"
     result = run_ray(inputs, out, tiny_bundle, workers=workers, batch_size=batch_size)
     assert pngs(out) == outputs and len(outputs) == 25
-    assert result.counts == {"written": 25, "skipped": 0, "failed": 2}
+    assert result.counts == {"written": 25, "skipped": 1, "failed": 2}
     rows = read_manifest((out / "manifest.jsonl").read_text())
-    assert len(rows) == 27 and all(set(row) == set(COLUMNS) for row in rows)
+    assert len(rows) == 28 and all(set(row) == set(COLUMNS) for row in rows)
     by_input = {Path(row["input"]).name: row for row in rows}
     for name, why in BAD.items():
         assert by_input[name]["status"] == "failed" and by_input[name]["error"].startswith(why)
         assert by_input[name]["output"] is None
+    unsupported = by_input["readme.txt"]
+    assert unsupported["status"] == "skipped"
+    assert unsupported["error"].startswith("not a supported image file")
     for row in rows:
         if row["status"] == "written":
             expected = records[Path(row["output"]).relative_to(out).as_posix()]
-            for key in ("label", "size", "channels", "resized", "linf_255"):
+            for key in ("label", "size", "channels", "resized", "linf_255", "metadata"):
                 assert row[key] == expected[key], key
             for key in ("l2", "psnr", "ssim"):   # BLAS threads may change the last bits of a sum
                 assert row[key] == pytest.approx(expected[key], rel=1e-9), key
             assert row["seconds"] > 0
     assert hidden(out) == []
+
+
+def test_webp_outputs_match_the_local_engine(ray_cluster, inputs, tiny_bundle, tmp_path):
+    assert local_protect(inputs, tmp_path / "local", tiny_bundle, "--format", "webp").exit_code == 1
+    result = run_ray(inputs, tmp_path / "out", tiny_bundle, files=FileOptions(format="webp"))
+    assert result.counts == {"written": 25, "skipped": 1, "failed": 2}
+    written = pngs(tmp_path / "out", "*.webp")
+    assert written == pngs(tmp_path / "local", "*.webp") and len(written) == 25
 
 
 def test_a_rerun_skips_complete_outputs_and_redoes_the_rest(ray_cluster, inputs, tiny_bundle, local,
@@ -69,8 +81,8 @@ def test_a_rerun_skips_complete_outputs_and_redoes_the_rest(ray_cluster, inputs,
     assert rows["img04.png"]["status"] == rows["img08.png"]["status"] == "written"
     assert rows["img12.png"]["status"] == "failed" and "--overwrite" in rows["img12.png"]["error"]
     assert (out / "img12.png").read_bytes() == foreign
-    assert result.counts == {"written": 2, "skipped": 22, "failed": 3}
-    skipped = [row for row in rows.values() if row["status"] == "skipped"]
+    assert result.counts == {"written": 2, "skipped": 23, "failed": 3}
+    skipped = [row for row in rows.values() if row["status"] == "skipped" and row["error"] is None]
     assert all(row["linf_255"] <= 8 and row["ssim"] is not None for row in skipped)
     assert {k: v for k, v in pngs(out).items() if k != "img12.png"} == {
         k: v for k, v in outputs.items() if k != "img12.png"}
@@ -85,7 +97,7 @@ def test_object_storage_in_and_out(ray_cluster, s3_server, inputs, tiny_bundle, 
     pafs.copy_files(str(inputs), "photos/in", source_filesystem=pafs.LocalFileSystem(),
                     destination_filesystem=s3)
     result = run_ray(s3_uri(s3_server, "photos/in"), s3_uri(s3_server, "photos/out"), tiny_bundle, workers=2)
-    assert result.counts == {"written": 25, "skipped": 0, "failed": 2}
+    assert result.counts == {"written": 25, "skipped": 1, "failed": 2}
     assert result.manifest == "s3://photos/out/manifest.jsonl"
     written = {}
     for info in s3.get_file_info(pafs.FileSelector("photos/out", recursive=True)):
@@ -130,7 +142,7 @@ def test_an_actor_killed_mid_job_is_restarted_and_every_input_written_once(ray_c
     job.join(timeout=300)
     assert not job.is_alive()
     assert set(protector_pids()) != set(victims) or not protector_pids()
-    assert done["result"].counts == {"written": 25, "skipped": 0, "failed": 2}
+    assert done["result"].counts == {"written": 25, "skipped": 1, "failed": 2}
     rows = read_manifest((out / "manifest.jsonl").read_text())
     assert sorted(row["input"] for row in rows) == sorted({row["input"] for row in rows})   # once each
     assert pngs(out) == pngs(reference)
@@ -149,9 +161,9 @@ def test_the_command_joins_a_cluster(ray_cluster, inputs, tiny_bundle, local, tm
     assert len(errors) == 2
     for name, why in BAD.items():
         assert any(line.startswith(f"error: {inputs / name}: {why}") for line in errors), errors
-    assert "protected 25 image(s) (0 skipped, 2 failed) on 1 Ray worker(s); seed 5" in result.stderr
+    assert "protected 25 image(s) (1 skipped, 2 failed) on 1 Ray worker(s); seed 5" in result.stderr
     assert pngs(out) == local[0]
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["settings"]["seed"] == SEED and report["settings"]["engine"] == "ray"
-    assert report["counts"] == {"written": 25, "skipped": 0, "failed": 2}
+    assert report["counts"] == {"written": 25, "skipped": 1, "failed": 2}
     assert report["manifest"] == str(out / "manifest.jsonl") and report["workers"]["count"] == 1

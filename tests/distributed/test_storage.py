@@ -37,15 +37,17 @@ def test_local_paths_are_absolute_and_keep_how_they_were_named(tmp_path, monkeyp
     assert resolve(f"file://{tmp_path}").path == str(tmp_path)
 
 
-@pytest.mark.parametrize("recursive, expected", [(False, ["a.png"]), (True, ["a.png", "sub/b.png"])])
+@pytest.mark.parametrize("recursive, expected", [(False, ["a.png"]), (True, ["a.png", "sub/b.JPG"])])
 def test_object_prefixes_follow_the_folder_rules(bucket, s3_server, recursive, expected):
     exclude = resolve(s3_uri(s3_server, "listing/in/out"))
-    sources, missing = list_sources([s3_uri(s3_server, "listing/in")], recursive, exclude)
+    sources, missing, unsupported = list_sources([s3_uri(s3_server, "listing/in")], recursive, exclude)
     assert [relative for _, relative, _ in sources] == expected and missing == []
     assert sources[0][0].uri == "s3://listing/in/a.png" and sources[0][2] == len(b"in/a.png")
-    single, _ = list_sources([s3_uri(s3_server, "listing/in/sub/b.JPG")], False, exclude)
-    assert [relative for _, relative, _ in single] == ["b.png"]
-    none, missing = list_sources([s3_uri(s3_server, "listing/nothing")], True, exclude)
+    assert [(uri, why.split(" (")[0]) for uri, why in unsupported] == [
+        ("s3://listing/in/notes.txt", "not a supported image file")]
+    single, _, _ = list_sources([s3_uri(s3_server, "listing/in/sub/b.JPG")], False, exclude)
+    assert [relative for _, relative, _ in single] == ["b.JPG"]
+    none, missing, _ = list_sources([s3_uri(s3_server, "listing/nothing")], True, exclude)
     assert none == [] and missing == [s3_uri(s3_server, "listing/nothing")]
 
 
@@ -55,9 +57,11 @@ def test_local_inputs_are_listed_as_protect_lists_them(tmp_path):
         (tmp_path / "in" / name).write_bytes(b"x")
     for recursive in (False, True):
         inputs = [tmp_path / "in", tmp_path / "in" / "a.png"]
-        sources, _ = list_sources(inputs, recursive, resolve(tmp_path / "out"))
-        found, _ = discover(inputs, recursive)
+        sources, _, unsupported = list_sources(inputs, recursive, resolve(tmp_path / "out"))
+        skipped = []
+        found, _ = discover(inputs, recursive, on_skip=lambda path, why: skipped.append((str(path), why)))
         assert [(w.path, r) for w, r, _ in sources] == [(str(s.path), s.relative.as_posix()) for s in found]
+        assert unsupported == skipped and len(skipped) == 1
 
 
 def test_local_writes_replace_atomically_and_leave_no_partial_file(tmp_path):
@@ -88,7 +92,7 @@ def test_an_fsspec_file_system_is_used_through_pyarrow(tmp_path):
     (tmp_path / "in" / "a.png").write_bytes(b"a")
     filesystem = fsspec.filesystem("file")
     output = resolve(str(tmp_path / "out"), filesystem)
-    sources, _ = list_sources([str(tmp_path / "in")], False, output, filesystem)
+    sources, _, _ = list_sources([str(tmp_path / "in")], False, output, filesystem)
     assert [r for _, r, _ in sources] == ["a.png"] and not sources[0][0].local
     write_atomic(resolve(str(tmp_path / "out" / "a.png"), filesystem), b"b")
     assert (tmp_path / "out" / "a.png").read_bytes() == b"b"

@@ -1,4 +1,4 @@
-"""``mspd-edge protect --engine``: what is refused before any Ray cluster starts."""
+"""``mspd-edge protect --engine`` (cli/distributed.py): what is refused before any Ray cluster starts."""
 import pytest
 from click.testing import CliRunner
 
