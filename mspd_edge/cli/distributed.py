@@ -75,7 +75,7 @@ def run_on_engine(options, reverse):
         from ..distributed.ray_job import job_report, protect_dataset
     except ImportError as exc:
         raise OneLineUsageError(f"--engine ray needs {exc.name} ({RAY_INSTALL})") from None
-    _connect(ray, options["address"], options["quiet"])
+    _connect(ray, options["address"])
     try:
         result = _protect(options, reverse, protect_dataset)
     finally:
@@ -90,7 +90,7 @@ def run_on_engine(options, reverse):
     return EXIT_FAILED if result.failed else 0
 
 
-def _connect(ray, address, quiet):
+def _connect(ray, address):
     from ray.data import DataContext
 
     try:
@@ -121,7 +121,8 @@ def _protect(options, reverse, protect_dataset):
                                options=backend_opts, settings=settings, reverse=reverse,
                                labels=labels, recursive=options["recursive"],
                                overwrite=options["overwrite"], manifest=options["manifest"],
-                               files=FileOptions(options["fmt"], options["max_pixels"], options["metrics"]),
+                               files=FileOptions(options["fmt"], options["max_pixels"],
+                                                 options["metrics"]),
                                workers=options["workers"], gpus_per_worker=gpus,
                                progress=not options["quiet"], log=_logger(options["quiet"]))
     except NoInputError as exc:
@@ -135,7 +136,7 @@ def _protect(options, reverse, protect_dataset):
     except Exception as exc:   # a Ray error: the job itself failed (not one input)
         if type(exc).__module__.split(".")[0] != "ray":
             raise
-        fail(f"the Ray job failed: {_first_line(exc)}")
+        fail(f"the Ray job failed: {_last_line(exc)}")
 
 
 def _logger(quiet):
@@ -145,7 +146,8 @@ def _logger(quiet):
     return log
 
 
-def _first_line(exc):
+def _last_line(exc):
+    """The last line of a Ray error: its cause (the first lines are Ray's own frames)."""
     lines = [line for line in str(exc).splitlines() if line.strip()]
     return lines[-1].strip() if lines else type(exc).__name__
 
