@@ -52,15 +52,16 @@ class Protector:
 
     ``backend``/``options``: as :func:`mspd_edge.backends.build_backend`; ``settings``:
     resolved :class:`~mspd_edge.pipeline.Settings`; ``bundle``: :func:`pack_bundle` output for
-    a runtime backend (None: ``options.model_dir`` or the models' own files).
+    a runtime backend (None: ``options.model_dir`` or the models' own files); ``originals``:
+    pass the input pixels on to the writer (False without metrics: less to move).
     """
 
-    def __init__(self, backend, options, settings, reverse=False, bundle=None):
+    def __init__(self, backend, options, settings, reverse=False, bundle=None, originals=True):
         if bundle is not None:
             options = options.but(model_dir=unpack_bundle(bundle))
         need_classifier = settings.label_mode == "classifier"
         self.backend = build_backend(backend, options, need_classifier=need_classifier).backend
-        self.settings, self.reverse = settings, reverse
+        self.settings, self.reverse, self.originals = settings, reverse, originals
 
     def __call__(self, batch):
         batch = {key: objects(value) if key in ("status", "record", "error") else value
@@ -80,6 +81,8 @@ class Protector:
         share = (time.perf_counter() - start) / max(1, len(pending))
         batch["seconds"] = batch["seconds"] + np.where(batch["status"] == PENDING, share, 0.0)
         batch["protected"] = protected
+        if not self.originals:   # the writer needs them for the distances only
+            batch["pixels"] = objects([np.zeros(0, np.uint8)] * len(protected))
         return batch
 
     def _protect(self, batch, pending):

@@ -146,7 +146,8 @@ def protect_dataset(inputs, output, *, backend="ort", options=BackendOptions(), 
     job = JobSpec(filesystems, destination.filesystem, settings.eps, tuple(holder.input_size), files,
                   overwrite)
     protector = dict(backend=backend, options=options.but(threads=options.threads or 1), settings=settings,
-                     reverse=reverse, bundle=None if bundle is None else pack_bundle(bundle))
+                     reverse=reverse, bundle=None if bundle is None else pack_bundle(bundle),
+                     originals=files.metrics)
     if plans:
         dataset = _dataset(plans, job, protector, pool, settings.batch_size)
         with tqdm(total=len(plans), desc="reverting" if reverse else "protecting", unit="image",

@@ -177,8 +177,8 @@ def write_outputs(batch, job):
             continue
         start = time.perf_counter()
         plan = {"input": batch["input"][k], "output": batch["output"][k]}
-        original = unflatten(batch["pixels"][k], batch["shape"][k])
         pixels = unflatten(batch["protected"][k], batch["shape"][k])
+        original = unflatten(batch["pixels"][k], batch["shape"][k]) if job.options.metrics else pixels
         decoded = Decoded(None, *(batch[key][k] or None for key in METADATA))
         try:
             write_output(Location(job.destination, batch["dst"][k], plan["output"]), pixels, decoded,

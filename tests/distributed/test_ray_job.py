@@ -58,12 +58,16 @@ def test_same_bytes_as_local_protect_whatever_the_partitioning(ray_cluster, inpu
     assert hidden(out) == []
 
 
-def test_webp_outputs_match_the_local_engine(ray_cluster, inputs, tiny_bundle, tmp_path):
+def test_webp_without_metrics_matches_the_local_engine(ray_cluster, inputs, tiny_bundle, tmp_path):
     assert local_protect(inputs, tmp_path / "local", tiny_bundle, "--format", "webp").exit_code == 1
-    result = run_ray(inputs, tmp_path / "out", tiny_bundle, files=FileOptions(format="webp"))
+    result = run_ray(inputs, tmp_path / "out", tiny_bundle, files=FileOptions(format="webp", metrics=False))
     assert result.counts == {"written": 25, "skipped": 1, "failed": 2}
     written = pngs(tmp_path / "out", "*.webp")
     assert written == pngs(tmp_path / "local", "*.webp") and len(written) == 25
+    rows = [row for row in read_manifest((tmp_path / "out" / "manifest.jsonl").read_text())
+            if row["status"] == "written"]
+    assert all(row["size"] and row["linf"] is None and row["ssim"] is None for row in rows)
+    assert {tuple(row["size"]) for row in rows} == {(32, 32), (160, 120)}
 
 
 def test_a_rerun_skips_complete_outputs_and_redoes_the_rest(ray_cluster, inputs, tiny_bundle, local,
