@@ -17,6 +17,7 @@ from ..labels import FOLDER, MODEL_MODES, LabelError, label_source, pipeline_mod
 from ..protect import FileOptions, NoInputError, OutputError, protect_files
 from .args import apply, backend_args, backend_options, build_models, cascade_args, check_classes, settings_from
 from .common import EXIT_ABORTED, EXIT_FAILED, OneLineUsageError, write_report
+from .distributed import OutputFolder, engine_args, run_on_engine
 
 
 def _check_labels(ctx, param, value):
@@ -28,7 +29,7 @@ def _check_labels(ctx, param, value):
 
 _JOB_OPTIONS = [
     click.argument("inputs", metavar="INPUT...", nargs=-1, required=True),
-    click.option("-o", "--outdir", required=True, type=click.Path(file_okay=False, path_type=Path),
+    click.option("-o", "--outdir", required=True, type=OutputFolder(),
                  help="Output folder (created when missing)."),
     click.option("-r", "--recursive", is_flag=True, help="Also look in the subfolders of folder inputs."),
     cascade_args(),
@@ -51,6 +52,7 @@ _JOB_OPTIONS = [
     click.option("--overwrite", is_flag=True, help="Replace existing outputs (else they are skipped)."),
     click.option("-q", "--quiet", is_flag=True,
                  help="Print errors only: no progress bar, skip notes or summary."),
+    engine_args(),
 ]
 
 _COMMON_HELP = """
@@ -103,6 +105,9 @@ def run_job(options, reverse):
 
 
 def _run_job(options, reverse):
+    status = run_on_engine(options, reverse)   # --engine ray: cli/distributed.py
+    if status is not None:
+        return status
     labels_option = options["labels"]
     models = build_models(options["backend"], backend_options(options), labels_option == "classifier")
     check_classes(models)

@@ -1,0 +1,240 @@
+"""``protect`` on Ray Data: a streaming Dataset of files from planning to the manifest.
+
+The driver lists the inputs and plans one output per input (``protect``'s rules: same
+relative path with a ``.png`` suffix, collisions and ground-truth labels checked), then
+streams groups of files through three operators:
+
+1. ``decode_groups`` tasks (:data:`IO_CPUS` each): read, decode, check existing outputs;
+2. :class:`~mspd_edge.distributed.actors.Protector` actors, a fixed pool, each holding one
+   backend; they reserve at most ``1 - IO_SHARE`` of the cluster's CPUs, so reading and
+   writing always find a CPU (an actor pool holding every CPU starves the read tasks);
+3. ``write_outputs`` tasks: encode, write atomically, describe.
+
+Ray Data's backpressure bounds what is in flight; a killed actor is restarted and its batch
+retried (Ray Data's defaults for actor pools: ``max_restarts=-1``, ``max_task_retries=-1``).
+The driver appends each settled row to the manifest, written when the job ends.
+"""
+import json
+import sys
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path, PurePosixPath
+from types import SimpleNamespace
+
+import ray
+from tqdm import tqdm
+
+from ..backends import BackendOptions, build_backend, get_backend
+from ..backends.exports import runtime_bundle
+from ..labels import LabelError, label_source
+from ..pipeline import Settings
+from ..io import check_writable, output_name
+from ..protect import FileOptions, NoInputError, OutputError, Summary, _missing_reason
+from .actors import Protector, pack_bundle
+from .manifest import ManifestWriter, encode_row, manifest_row
+from .stages import NO_LABEL, JobSpec, decode_groups, write_outputs
+from .storage import list_sources, resolve
+
+IO_CPUS = 0.25          # logical CPUs of one decode or write task
+IO_SHARE = 0.25         # share of the cluster's CPUs that the actors leave to those tasks
+GROUP_BYTES = 8 << 20   # input bytes per decode task (and at most one cascade batch of files)
+MANIFEST_NAME = "manifest.jsonl"
+
+
+@dataclass(frozen=True)
+class Workers:
+    """The actor pool: how many actors and what each reserves."""
+
+    count: int
+    cpus: float
+    gpus: float
+
+
+def plan_workers(cluster, workers=None, threads=None, gpus_per_worker=0.0):
+    """The :class:`Workers` for ``cluster`` (``ray.cluster_resources()``).
+
+    Default count: one actor per ``gpus_per_worker`` GPUs, else one per ``threads`` CPUs
+    (default 1). Each actor reserves ``threads`` CPUs, at most its share of ``1 - IO_SHARE``
+    of the cluster's CPUs.
+    """
+    cpus, gpus, threads = float(cluster.get("CPU", 0)), float(cluster.get("GPU", 0)), threads or 1
+    if cpus < 1:
+        raise ValueError(f"the Ray cluster has {cpus:g} CPUs; a job needs at least one")
+    if gpus_per_worker:
+        if gpus < gpus_per_worker:
+            raise ValueError(f"{gpus_per_worker:g} GPUs per worker, and the Ray cluster has {gpus:g}")
+        workers = workers or max(1, int(gpus // gpus_per_worker))
+    workers = workers or max(1, round(cpus / threads))
+    return Workers(workers, min(float(threads), cpus * (1 - IO_SHARE) / workers), float(gpus_per_worker))
+
+
+@dataclass
+class JobResult:
+    """What a job did: manifest counts by status, where the manifest is, its settings."""
+
+    counts: dict
+    manifest: str
+    settings: Settings      # resolved: the seed drawn is here
+    files: FileOptions
+    workers: Workers
+
+    @property
+    def failed(self):
+        return self.counts["failed"]
+
+
+def _models(backend, options, need_classifier):
+    """``(input_size/default_eps holder, classes, bundle folder or None)`` found on the driver.
+
+    A runtime backend's metadata comes from its export bundle (made once when missing), which
+    the actors receive as bytes; the torch backend is loaded on the CPU for its metadata.
+    """
+    if get_backend(backend).runtime:
+        bundle = runtime_bundle(options, need_classifier)
+        holder = SimpleNamespace(input_size=bundle.input_size, default_eps=bundle.eps)
+        return holder, bundle.classes, bundle.root
+    models = build_backend(backend, options.but(device="cpu"), need_classifier=need_classifier)
+    return models.backend, tuple(models.backbone.classes), None
+
+
+def _stderr(line, error):
+    tqdm.write(line, file=sys.stderr)
+
+
+def protect_dataset(inputs, output, *, backend="ort", options=BackendOptions(), settings=Settings(),
+                    files=FileOptions(), reverse=False, labels=None, recursive=False, overwrite=False,
+                    manifest=None, workers=None, gpus_per_worker=0.0, filesystem=None, progress=False,
+                    log=_stderr):
+    """Protect (or revert) the images of ``inputs`` into ``output`` on the connected Ray cluster.
+
+    ``inputs``: local files, folders, globs, or URIs of files and prefixes (``s3://...``);
+    ``output``: a folder or URI; ``filesystem``: a pyarrow or fsspec file system for both
+    instead of URIs. ``manifest``: where the JSON-lines manifest goes (default
+    ``output/manifest.jsonl``). ``workers``/``gpus_per_worker``: the actor pool
+    (:func:`plan_workers`). ``files``: :class:`mspd_edge.protect.FileOptions` (its classes come
+    from the models). The other arguments are those of :func:`mspd_edge.protect.protect_files`,
+    but ``labels`` may also be a ``--labels`` value ("folder" or a CSV file). Existing outputs
+    that are complete protections of their input are skipped (undecodable ones are redone).
+    Returns a :class:`JobResult`; raises :class:`~mspd_edge.protect.NoInputError` when no input
+    file is found, :class:`~mspd_edge.protect.OutputError` when a local output folder cannot
+    be written.
+    """
+    if (labels is None) != (settings.label_mode != "gt"):
+        raise ValueError("pass labels exactly when the label mode is 'gt'")
+    holder, classes, bundle = _models(backend, options, settings.label_mode == "classifier")
+    if isinstance(labels, (str, Path)):
+        labels = label_source(str(labels), classes)
+    settings = settings.resolved(holder)
+    destination = resolve(output, filesystem)
+    manifest = resolve(manifest, filesystem) if manifest else destination.child(MANIFEST_NAME)
+    sources, missing, unsupported = list_sources(inputs, recursive, destination, filesystem)
+    if not sources:
+        raise NoInputError("no input images found")
+    if destination.local:
+        _check_writable(destination)
+    files = replace(files, classes=classes)
+    writer = ManifestWriter(manifest)
+    for item in missing:
+        why = _missing_reason(item, recursive)
+        _settle(writer, encode_row(manifest_row(str(item), "failed", error=why)), log)
+    for uri, why in unsupported:
+        _settle(writer, encode_row(manifest_row(uri, "skipped", error=why)), log)
+    plans, filesystems = _plan(sources, destination, labels, files.format, writer, log)
+    if not ray.is_initialized():
+        ray.init()   # a local cluster, as Ray Data would start
+    pool = plan_workers(ray.cluster_resources(), workers, options.threads, gpus_per_worker)
+    job = JobSpec(filesystems, destination.filesystem, settings.eps, tuple(holder.input_size), files,
+                  overwrite)
+    protector = dict(backend=backend, options=options.but(threads=options.threads or 1), settings=settings,
+                     reverse=reverse, bundle=None if bundle is None else pack_bundle(bundle),
+                     originals=files.metrics)
+    if plans:
+        dataset = _dataset(plans, job, protector, pool, settings.batch_size)
+        with tqdm(total=len(plans), desc="reverting" if reverse else "protecting", unit="image",
+                  file=sys.stderr, disable=not progress, leave=False) as bar:
+            with warnings.catch_warnings():   # Ray Data's note that a small job leaves actors idle
+                warnings.filterwarnings("ignore", "The minimum number of concurrent actors")
+                for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
+                    for line in batch["row"]:
+                        _settle(writer, line, log)
+                        bar.update()
+    writer.commit()
+    return JobResult(writer.counts, manifest.uri, settings, files, pool)
+
+
+def _settle(writer, line, log):
+    row = writer.add(line)
+    if row["status"] == "failed":
+        log(f"error: {row['input']}: {row['error']}", True)
+    elif row["status"] == "skipped":
+        why = row["error"] or f"{row['output']} exists and is complete (use --overwrite)"
+        log(f"skipped: {row['input']}: {why}", False)
+
+
+def _check_writable(destination):
+    try:
+        check_writable(destination.path)
+    except OSError as exc:
+        raise OutputError(f"{destination.uri}: cannot write there: {exc.strerror or exc}") from None
+
+
+def _plan(sources, destination, labels, fmt, writer, log):
+    """Plans (JSON-ready dicts) for the sources whose output is free and label resolves."""
+    plans, claimed, filesystems = [], {}, []
+    for where, relative, size in sources:
+        output = destination.child(output_name(relative, fmt).as_posix())
+        key = output.path.casefold()   # a.jpg and a.png, or A.png: one output
+        why = None
+        if key in claimed:
+            why = (f"its output {output.uri} is also that of {claimed[key]} (same name but for the "
+                   "suffix or case): rename one of them")
+        elif where.filesystem.equals(destination.filesystem) and where.path == output.path:
+            why = "the output would replace the input"
+        claimed.setdefault(key, where.uri)
+        try:
+            label = NO_LABEL if labels is None or why else labels(
+                Path(where.path) if where.local else PurePosixPath(where.path))
+        except LabelError as exc:
+            why = str(exc)
+        if why:
+            _settle(writer, encode_row(manifest_row(where.uri, "failed", error=why)), log)
+            continue
+        index = next((i for i, fs in enumerate(filesystems) if fs.equals(where.filesystem)), None)
+        if index is None:
+            index = len(filesystems)
+            filesystems.append(where.filesystem)
+        plans.append({"input": where.uri, "src": where.path, "fs": index, "output": output.uri,
+                      "dst": output.path, "label": label, "bytes": size or 0})
+    return plans, tuple(filesystems)
+
+
+def _groups(plans, batch_size):
+    """Plans grouped for the decode tasks: at most ``batch_size`` files or GROUP_BYTES each."""
+    groups, group, size = [], [], 0
+    for plan in plans:
+        if group and (len(group) == batch_size or size + plan["bytes"] > GROUP_BYTES):
+            groups.append(group)
+            group, size = [], 0
+        group.append(plan)
+        size += plan["bytes"]
+    return groups + [group] if group else groups
+
+
+def _dataset(plans, job, protector, pool, batch_size):
+    groups = _groups(plans, batch_size)
+    items = [{"group": json.dumps(group)} for group in groups]
+    dataset = ray.data.from_items(items, override_num_blocks=len(items))
+    dataset = dataset.map_batches(decode_groups, batch_size=None, num_cpus=IO_CPUS, fn_kwargs={"job": job})
+    dataset = dataset.map_batches(Protector, batch_size=batch_size, num_cpus=pool.cpus,
+                                  num_gpus=pool.gpus or None, fn_constructor_kwargs=protector,
+                                  compute=ray.data.ActorPoolStrategy(size=pool.count))
+    return dataset.map_batches(write_outputs, batch_size=None, num_cpus=IO_CPUS, fn_kwargs={"job": job})
+
+
+def job_report(result, reverse, **job):
+    """The JSON-ready report of a job: the settings (seed included), the counts, the manifest."""
+    report = Summary(result.settings, reverse, result.files.format).report(**job)
+    return {"version": report["version"], "settings": report["settings"], "counts": result.counts,
+            "manifest": result.manifest,
+            "workers": {"count": result.workers.count, "cpus": result.workers.cpus,
+                        "gpus": result.workers.gpus}}

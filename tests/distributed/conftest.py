@@ -1,0 +1,116 @@
+"""Distributed tests: a real local Ray cluster and a real S3-compatible server on 127.0.0.1.
+
+Everything Ray and moto write stays in the test's temporary folder: HOME (Ray's auth token),
+RAY_TMPDIR and the cluster's temp dir point there; each module's cluster is shut down and no
+Ray process of it may survive. The models: the tiny pair of tests/conftest.py (``tiny_bundle``).
+"""
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ray = pytest.importorskip("ray")
+pytest.importorskip("moto.server")
+
+OBJECT_STORE_BYTES = 256 << 20
+
+
+@pytest.fixture(scope="module")
+def ray_home(tmp_path_factory):
+    """A private HOME, RAY_TMPDIR and mspd-edge cache (where actors unpack the model bundle)
+    for the module, restored afterwards; the temp root."""
+    root = tmp_path_factory.mktemp("r")
+    saved = {key: os.environ.get(key) for key in ("HOME", "RAY_TMPDIR", "MSPD_EDGE_CACHE")}
+    os.environ.update(HOME=str(root / "home"), RAY_TMPDIR=str(root / "t"),
+                      MSPD_EDGE_CACHE=str(root / "cache"))
+    yield root
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def ray_processes(root):
+    """Pids of live processes whose command line names the folder ``root``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and str(root) in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                if "Z" not in (proc / "stat").read_text().split(")")[-1].split()[0]:
+                    found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+def wait_until_gone(root, timeout=30):
+    """Wait for the Ray processes of ``root`` to end; the ones left after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while (left := ray_processes(root)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return left
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(ray_home):
+    """A local Ray cluster of 2 CPUs for the module; its GCS address."""
+    ray.init(num_cpus=2, _temp_dir=str(ray_home / "t"), include_dashboard=False,
+             object_store_memory=OBJECT_STORE_BYTES, log_to_driver=False, logging_level="error")
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()
+        assert wait_until_gone(ray_home) == [], "Ray processes left running"
+
+
+@pytest.fixture(scope="module")
+def s3_server():
+    """moto's S3 server on 127.0.0.1 (a free port) and fake credentials; its ``host:port``."""
+    from moto.server import ThreadedMotoServer
+
+    saved = {key: os.environ.get(key) for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        yield f"127.0.0.1:{server._server.server_port}"
+    finally:
+        server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory, cifar10_dir):
+    """A folder of real inputs: 24 CIFAR-10 test images (PNG, JPEG, gray, RGBA), a larger
+    photo crop in a subfolder, a truncated PNG, a text file with an image suffix and one without."""
+    from skimage import data
+
+    from mspd_edge.data import load_npz
+
+    root = tmp_path_factory.mktemp("inputs")
+    images, _, _ = load_npz(cifar10_dir / "test.npz", limit=24)
+    for i, image in enumerate(images):
+        if i % 4 == 1:
+            Image.fromarray(image).save(root / f"img{i:02d}.jpg", quality=90)
+        elif i % 4 == 2:
+            Image.fromarray(image).convert("L").save(root / f"img{i:02d}.png")
+        elif i % 4 == 3:
+            alpha = np.full(image.shape[:2] + (1,), 200, np.uint8)
+            Image.fromarray(np.concatenate([image, alpha], 2)).save(root / f"img{i:02d}.png")
+        else:
+            Image.fromarray(image).save(root / f"img{i:02d}.png")
+    (root / "photos").mkdir()
+    Image.fromarray(data.astronaut()[100:220, 150:310]).save(root / "photos" / "astronaut.jpg")
+    good = (root / "img00.png").read_bytes()
+    (root / "truncated.png").write_bytes(good[: len(good) // 2])
+    (root / "notes.png").write_text("not an image")
+    (root / "readme.txt").write_text("no image suffix: skipped as unsupported")
+    return root   # the bad files: ray_helpers.BAD

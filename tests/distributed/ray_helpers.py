@@ -1,0 +1,42 @@
+"""Helpers of the distributed tests (import as ``ray_helpers``): both engines on a folder."""
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from mspd_edge.backends import BackendOptions
+from mspd_edge.cli import main
+from mspd_edge.distributed import protect_dataset
+from mspd_edge.pipeline import Settings
+
+SEED = 5
+SAMPLES = 4
+BAD = {"truncated.png": "truncated image", "notes.png": "not an image"}
+
+
+
+def local_protect(inputs, out, bundle, *extra):
+    """``mspd-edge protect`` (the local engine) on ``inputs``; the CLI result."""
+    return CliRunner().invoke(main, [str(a) for a in (
+        "protect", inputs, "-r", "-o", out, "--backend", "ort", "--model-dir", bundle,
+        "--seed", SEED, "--n-samples", SAMPLES, "-q", *extra)])
+
+
+def run_ray(inputs, out, bundle, samples=SAMPLES, **kwargs):
+    settings = Settings(seed=SEED, n_samples=samples, batch_size=kwargs.pop("batch_size", None))
+    return protect_dataset([str(inputs)], str(out), options=BackendOptions(model_dir=bundle),
+                           settings=settings, recursive=True, log=lambda line, error: None, **kwargs)
+
+
+def pngs(folder, pattern="*.png"):
+    """``{relative path: bytes}`` of the outputs in ``folder``."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in Path(folder).rglob(pattern)}
+
+
+def hidden(folder):
+    return [p for p in Path(folder).rglob(".*")]
+
+
+def s3_uri(endpoint, path):
+    """The URI of ``path`` (bucket/key) on the test server, with the credentials: the Ray workers
+    started before the server, so its variables are not in their environment."""
+    return f"s3://testing:testing@{path}?endpoint_override={endpoint}&scheme=http&region=us-east-1"
