@@ -5,18 +5,14 @@ RAY_TMPDIR and the cluster's temp dir point there; each module's cluster is shut
 Ray process of it may survive. The models: the tiny pair of tests/conftest.py (``tiny_bundle``).
 """
 import os
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+from ray_helpers import OBJECT_STORE_BYTES, wait_until_gone
 
 ray = pytest.importorskip("ray")
 pytest.importorskip("moto.server")
-
-OBJECT_STORE_BYTES = 256 << 20
-
 
 @pytest.fixture(scope="module")
 def ray_home(tmp_path_factory):
@@ -32,27 +28,6 @@ def ray_home(tmp_path_factory):
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
-
-
-def ray_processes(root):
-    """Pids of live processes whose command line names the folder ``root``."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and str(root) in (proc / "cmdline").read_bytes().decode(errors="replace"):
-                if "Z" not in (proc / "stat").read_text().split(")")[-1].split()[0]:
-                    found.append(int(proc.name))
-        except OSError:
-            continue
-    return found
-
-
-def wait_until_gone(root, timeout=30):
-    """Wait for the Ray processes of ``root`` to end; the ones left after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while (left := ray_processes(root)) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    return left
 
 
 @pytest.fixture(scope="module")

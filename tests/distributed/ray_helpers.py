@@ -1,4 +1,5 @@
 """Helpers of the distributed tests (import as ``ray_helpers``): both engines on a folder."""
+import time
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -10,6 +11,7 @@ from mspd_edge.pipeline import Settings
 
 SEED = 5
 SAMPLES = 4
+OBJECT_STORE_BYTES = 256 << 20
 BAD = {"truncated.png": "truncated image", "notes.png": "not an image"}
 
 
@@ -40,3 +42,24 @@ def s3_uri(endpoint, path):
     """The URI of ``path`` (bucket/key) on the test server, with the credentials: the Ray workers
     started before the server, so its variables are not in their environment."""
     return f"s3://testing:testing@{path}?endpoint_override={endpoint}&scheme=http&region=us-east-1"
+
+
+def ray_processes(root):
+    """Pids of live processes whose command line names the folder ``root``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and str(root) in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                if "Z" not in (proc / "stat").read_text().split(")")[-1].split()[0]:
+                    found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+def wait_until_gone(root, timeout=30):
+    """Wait for the Ray processes of ``root`` to end; the ones left after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while (left := ray_processes(root)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return left

@@ -1,7 +1,7 @@
 """A job on a 2-node Ray cluster (``ray.cluster_utils.Cluster``, one CPU per node): an actor
 reserves 0.75 CPU, so the two actors must run on different nodes, each beside its I/O tasks."""
 import ray
-from conftest import OBJECT_STORE_BYTES, wait_until_gone
+from ray_helpers import OBJECT_STORE_BYTES, wait_until_gone
 from ray_helpers import hidden, local_protect, pngs, run_ray
 
 
