@@ -95,6 +95,11 @@ class Bundle:
         classes = self.manifest.get("classes")
         return tuple(classes) if classes else tuple(str(i) for i in range(self.num_classes))
 
+    @property
+    def precision(self):
+        """The precision of the graphs' floating-point tensors (manifest ``precision``, default fp32)."""
+        return str(self.manifest.get("precision", "fp32"))
+
     def has(self, graph):
         return graph in self.manifest
 

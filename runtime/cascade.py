@@ -107,6 +107,7 @@ class CascadeBackend:
 
     def __init__(self, bundle, route="auto", max_copy_values=None, copies_per_call=None, verify=True):
         self.bundle = load_bundle(bundle, verify=verify)
+        self.precision = self.bundle.precision   # of the gradient graphs (the label graphs: fp32)
         self.input_size = self.bundle.input_size
         self.default_eps = self.bundle.eps
         self.classes = self.bundle.classes
@@ -311,23 +312,29 @@ class TrtBackend(_ProfiledBackend):
     """The cascade on TensorRT engines built from the bundle's graphs (cached, see
     :mod:`~mspd_edge.runtime.engine_cache`). ``max_batch``: images per engine call (the
     profile's maximum; larger batches are split); ``n_samples``: the profile's copies (grown
-    on demand); ``fp16``/``tf32``: precision (fp32 without TF32 by default, for parity).
+    on demand); ``precision``: the bundle's (networks are strongly typed: TensorRT builds what
+    the graph's types say); ``tf32``: allow TF32 (off by default, for parity).
     """
 
     name = "trt"
 
     def __init__(self, bundle, *, device_id=0, max_batch=16, n_samples=defaults.N_SAMPLES,
-                 fp16=False, tf32=False, cache_dir=None, route="auto", max_copy_values=None,
+                 precision="fp32", tf32=False, cache_dir=None, route="auto", max_copy_values=None,
                  copies_per_call=None, rebuild=True, log=None, verify=True):
         from .trt import tensorrt
 
         tensorrt()   # fail early, with install advice, when TensorRT is missing
-        self.device_id, self.fp16, self.tf32 = device_id, fp16, tf32
+        self.device_id, self.tf32 = device_id, tf32
+        self.fp16 = False   # strongly typed networks: the graph's types decide
         self.cache_dir, self.rebuild, self.log = cache_dir, rebuild, log
         self.max_batch = int(max_batch)
         super().__init__(bundle, max_batch=max_batch, n_samples=n_samples, route=route,
                          max_copy_values=max_copy_values, copies_per_call=copies_per_call,
                          verify=verify)
+        if self.bundle.precision != precision:
+            raise ValueError(f"precision {precision!r} asked, but the graphs of {self.bundle.root} "
+                             f"are {self.bundle.precision!r} (TensorRT builds what the graph's "
+                             "types say: use a bundle of that precision)")
 
     def _make_runner(self, graph):
         from .trt import TrtRunner
