@@ -115,7 +115,6 @@ def export_bundle(backbone, out_dir, *, classifier=None, input_size=None, classe
     """
     from .gradient import gradient_graph
     from .step import mcgs_step_graph
-    from .trt_support import check_model
 
     info = getattr(backbone, "info", None)
     if input_size is None and info is not None:
@@ -166,8 +165,7 @@ def export_bundle(backbone, out_dir, *, classifier=None, input_size=None, classe
     stale = out / FILES["classifier"]
     if "classifier" not in models and stale.exists():
         stale.unlink()
-    manifest = {"format": FORMAT, "format_version": FORMAT_VERSION}
-    manifest.update({g: FILES[g] for g in GRAPHS if g in models})
+    manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "precision": "fp32"}
     manifest.update({
         "name": name, "classifier_name": classifier_name if "classifier" in models else None,
         "dataset": getattr(info, "dataset", None),
@@ -178,14 +176,7 @@ def export_bundle(backbone, out_dir, *, classifier=None, input_size=None, classe
     })
     for g, model in models.items():
         model.doc_string = f"mspd-edge {g}: {docs[g]}"
-        path = out / FILES[g]
-        onnx.save(model, str(path))
-        report = check_model(model, FILES[g])
-        manifest["graphs"][g] = {"file": FILES[g], "doc": docs[g], "opset": opset_of(model),
-                                 "nodes": len(model.graph.node),
-                                 "ops": op_counts(model), **_signature(model)}
-        manifest["sha256"][FILES[g]] = sha256_file(path)
-        manifest["tensorrt"][g] = {"ok": report.ok, "problems": report.problems}
+        save_graph(manifest, out, g, model, FILES[g], docs[g])
     manifest["tensorrt_version_checked"] = "10.0 (onnx-tensorrt operators.md)"
     if verify and _is_torch_module(backbone):
         result = _verify_against_torch(backbone, models["backbone_grad"], chw)
@@ -193,6 +184,22 @@ def export_bundle(backbone, out_dir, *, classifier=None, input_size=None, classe
             manifest["verification"] = {"backbone_grad_vs_torch": result}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
+
+
+def save_graph(manifest, out, graph, model, file, doc, precision="fp32", **extra):
+    """Write ``model`` as ``out/file`` and record it as ``graph`` in ``manifest``: the file, its
+    sha256, ops, signature, ``precision`` (of its float tensors) and TensorRT check."""
+    from .trt_support import check_model
+
+    path = Path(out) / file
+    onnx.save(model, str(path))
+    report = check_model(model, file)
+    manifest[graph] = file
+    manifest["graphs"][graph] = {"file": file, "doc": doc, "opset": opset_of(model),
+                                 "nodes": len(model.graph.node), "ops": op_counts(model),
+                                 "precision": precision, **extra, **_signature(model)}
+    manifest["sha256"][file] = sha256_file(path)
+    manifest["tensorrt"][graph] = {"ok": report.ok, "problems": report.problems}
 
 
 def _versions(*sources):

@@ -41,6 +41,22 @@ def make_model(graph, opset, producer="mspd-edge"):
     return model
 
 
+def topological_nodes(graph):
+    """The nodes of ``graph`` in a topological order (the given order where it already is one)."""
+    ready = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
+    pending, ordered = list(graph.node), []
+    while pending:
+        left = [n for n in pending if not set(n.input) <= ready]
+        done = [n for n in pending if set(n.input) <= ready]
+        if not done:
+            raise ExportError(f"the graph has a cycle or an undefined input at {left[0].name}")
+        for node in done:
+            ordered.append(node)
+            ready.update(node.output)
+        pending = left
+    return ordered
+
+
 def op_counts(model):
     return dict(Counter(n.op_type for n in model.graph.node).most_common())
 

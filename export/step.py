@@ -15,7 +15,7 @@ import numpy as np
 from onnx import TensorProto, helper
 
 from .gradient import GRAD
-from .onnxutil import IMAGES, LABELS, Builder, finalize, make_model, opset_of
+from .onnxutil import IMAGES, LABELS, Builder, finalize, make_model, opset_of, topological_nodes
 
 CENTER, NOISE, EPS, DIRECTION, STEPPED = "center", "noise", "eps", "direction", "stepped"
 STEP_BATCH, SAMPLES = "batch", "n_samples"
@@ -45,7 +45,7 @@ def mcgs_step_graph(grad_model):
     # The gradient subgraph, fed with the flattened copies and repeated labels.
     rename = {IMAGES: flat, LABELS: labels_flat}
     inner = []
-    for node in g.node:
+    for node in topological_nodes(g):
         copy = helper.make_node(node.op_type, [rename.get(n, n) for n in node.input],
                                 list(node.output), name=node.name, domain=node.domain)
         copy.attribute.extend(node.attribute)

@@ -75,7 +75,8 @@ _TYPE_NAMES = {
 }
 # Operators whose listed types refer to the first input rather than the first output.
 _TYPE_FROM_INPUT = {"Equal", "Greater", "GreaterOrEqual", "Less", "LessOrEqual", "Shape", "Size",
-                    "ArgMax", "ArgMin", "IsNaN", "IsInf", "Cast", "CastLike", "NonZero"}
+                    "ArgMax", "ArgMin", "IsNaN", "IsInf", "Cast", "CastLike", "NonZero",
+                    "QuantizeLinear", "DequantizeLinear"}
 _TYPE_FROM = {"Where": 1}
 _REDUCE = {"ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceMax", "ReduceMean",
            "ReduceMin", "ReduceProd", "ReduceSum", "ReduceSumSquare"}

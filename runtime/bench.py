@@ -79,28 +79,31 @@ def time_backend(backend, images, settings, batch_sizes, *, name=None, warmup=1,
             "peak_rss_mb": peak_rss_mb(),
             "n_samples": settings.n_samples, "epochs": settings.epochs,
             "route": getattr(backend, "route", None),
-            "copies_per_call": getattr(backend, "copies_per_call", None), **(extra or {}),
+            "copies_per_call": getattr(backend, "copies_per_call", None),
+            "precision": getattr(backend, "precision", "fp32"), **(extra or {}),
         })
     return records
 
 
-def with_ratios(records, reference="torch"):
-    """Add ``ratio_vs_<reference>``: throughput over the reference's at the same batch size."""
+def with_ratios(records, reference="torch", key=None):
+    """Add ``key`` (default ``ratio_vs_<reference>``): throughput over that of backend
+    ``reference`` at the same batch size."""
     base = {r["batch_size"]: r["images_per_s"] for r in records if r["backend"] == reference}
-    key = f"ratio_vs_{reference}"
+    key = key or f"ratio_vs_{reference}"
     for r in records:
         if r["batch_size"] in base and base[r["batch_size"]] > 0:
             r[key] = round(r["images_per_s"] / base[r["batch_size"]], 3)
     return records
 
 
-def markdown_table(records, reference="torch"):
-    key = f"ratio_vs_{reference}"
-    rows = [f"| backend | batch | images/s | p50 ms/batch | p95 ms/batch | ms/image | peak RSS MiB "
-            f"| vs {reference} |", "|---|---|---|---|---|---|---|---|"]
+def markdown_table(records, reference="torch", key=None):
+    """The records as a markdown table; the last column is ``key`` (see :func:`with_ratios`)."""
+    key = key or f"ratio_vs_{reference}"
+    rows = [f"| backend | precision | batch | images/s | p50 ms/batch | p95 ms/batch | ms/image "
+            f"| peak RSS MiB | vs {reference} |", "|---|---|---|---|---|---|---|---|---|"]
     for r in records:
         ratio = f"{r[key]:.2f}x" if key in r else "n/a"
-        rows.append(f"| {r['backend']} | {r['batch_size']} | {r['images_per_s']:.2f} | "
+        rows.append(f"| {r['backend']} | {r.get('precision', 'fp32')} | {r['batch_size']} | {r['images_per_s']:.2f} | "
                     f"{r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['ms_per_image']:.1f} | "
                     f"{r['peak_rss_mb']:.0f} | {ratio} |")
     return "\n".join(rows)

@@ -118,6 +118,7 @@ class CascadeBackend:
 
     def __init__(self, bundle, route="auto", max_copy_values=None, copies_per_call=None, verify=True):
         self.bundle = load_bundle(bundle, verify=verify)
+        self.precision = self.bundle.precision   # of the gradient graphs (the label graphs: fp32)
         self.input_size = self.bundle.input_size
         self.default_eps = self.bundle.eps
         self.classes = self.bundle.classes

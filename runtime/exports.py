@@ -60,6 +60,11 @@ def export_dir(backbone, classifier=None, root=None):
     return base / f"{name}-{digest.hexdigest()[:12]}"
 
 
+def reduced_dir(fp32_folder, precision):
+    """The cache folder of the ``precision`` bundle made from the fp32 export ``fp32_folder``."""
+    return Path(fp32_folder).with_name(f"{Path(fp32_folder).name}-{precision}")
+
+
 def is_complete(folder):
     """Whether ``folder`` holds a finished export (the manifest is written last)."""
     return folder is not None and (Path(folder) / MANIFEST).is_file()

@@ -6,8 +6,9 @@ ones run an export bundle (``--model-dir``, else the models' cached export, see
 """
 import importlib.util
 
+from . import precision as prec
 from .registry import BackendError, Models, register_backend
-from .exports import load_checked, runtime_bundle
+from .exports import load_checked, model_dir_precision, runtime_bundle
 
 TORCH_INSTALL = "pip install 'mspd-edge[torch]'"
 ORT_INSTALL = "pip install 'mspd-edge[runtime]'"
@@ -26,11 +27,16 @@ def _check_torch(options):
 
         if not torch.cuda.is_available():
             why = "CUDA is not available to torch on this machine (--device cuda)"
-    return why
+    return why or prec.torch_reason(options.precision, options.device)
+
+
+def _torch_default(options):
+    return prec.default_precision("torch", options.device,
+                                  lambda p: prec.torch_reason(p, options.device))
 
 
 @register_backend("torch", summary="the PyTorch reference (mspd_edge.reference)",
-                  check=_check_torch, requires=("torch",))
+                  check=_check_torch, requires=("torch",), default_precision=_torch_default)
 def torch_models(options, need_classifier):
     """The reference PyTorch backend for zoo names or checkpoints."""
     import torch
@@ -48,7 +54,7 @@ def torch_models(options, need_classifier):
             raise BackendError(f"backbone {backbone.info.name} has no paired classifier: pass "
                                "--classifier, or use --labels couple", "--classifier")
         classifier = load_checked(load_model, name, "--classifier")
-    backend = TorchBackend(backbone, classifier, options.device)
+    backend = TorchBackend(backbone, classifier, options.device, precision=options.precision)
     return Models(backend, backbone.info, None if classifier is None else classifier.info)
 
 
@@ -66,7 +72,13 @@ def _check_ort(options):
     if provider not in offered:
         return (f"this onnxruntime offers {', '.join(offered)}; provider {provider} needs "
                 "onnxruntime-gpu (see docs/runtime.md)")
-    return None
+    return prec.ort_reason(options.precision, provider)
+
+
+def _ort_default(options):
+    provider = ort_provider(options)
+    return model_dir_precision(options) or prec.default_precision(
+        "ort", provider, lambda p: prec.ort_reason(p, provider))
 
 
 def ort_provider(options):
@@ -76,7 +88,7 @@ def ort_provider(options):
 
 @register_backend("ort", summary="ONNX Runtime on the exported graphs (no torch at run time)",
                   check=_check_ort, requires=("onnxruntime",), runtime=True,
-                  options=("--model-dir", "--provider"))
+                  options=("--model-dir", "--provider"), default_precision=_ort_default)
 def ort_models(options, need_classifier):
     """The cascade on ONNX Runtime (``mspd_edge.runtime``)."""
     from ..runtime.cascade import OrtBackend
@@ -92,19 +104,23 @@ def _check_trt(options):
     from ..runtime.trt import trt_available
 
     ok, why = trt_available()
-    return None if ok else why
+    return prec.trt_reason(options.precision) if ok else why
+
+
+def _trt_default(options):
+    return model_dir_precision(options) or prec.default_precision("trt", "gpu", prec.trt_reason)
 
 
 @register_backend("trt", summary="TensorRT engines built from the exported graphs (NVIDIA GPUs)",
                   check=_check_trt, requires=("tensorrt", "polygraphy"), runtime=True,
-                  options=("--model-dir",))
+                  options=("--model-dir",), default_precision=_trt_default)
 def trt_models(options, need_classifier):
     """The cascade on TensorRT engines (built once per GPU and cached)."""
     from ..runtime.cascade import TrtBackend
 
     bundle = runtime_bundle(options, need_classifier)
     backend = TrtBackend(bundle, route=options.route, copies_per_call=options.copies_per_call,
-                         log=_note)
+                         precision=bundle.precision, log=_note)
     return _runtime_models(backend, bundle, need_classifier)
 
 

@@ -23,20 +23,67 @@ def load_checked(load_model, name, option):
 
 
 def runtime_bundle(options, need_classifier):
-    """The :class:`~mspd_edge.runtime.bundle.Bundle` for ``options`` (made once when missing)."""
+    """The :class:`~mspd_edge.runtime.bundle.Bundle` for ``options`` (made once when missing):
+    ``--model-dir``, which must hold graphs of ``options.precision``, else the cached export of
+    the models at that precision."""
     from ..runtime.bundle import Bundle, BundleError
 
     folder = options.model_dir
     if folder is None:
         folder = cached_export(options.backbone, options.classifier, need_classifier)
+        if options.precision != "fp32":
+            folder = cached_reduced(folder, options.precision)
     try:
         bundle = Bundle(folder)
     except BundleError as exc:
         raise BackendError(str(exc), "--model-dir") from None
+    if bundle.precision != options.precision:
+        raise BackendError(f"{folder} holds {bundle.precision} graphs, not {options.precision}: "
+                           f"pass --precision {bundle.precision}, or make the bundle with "
+                           f"`mspd-edge export --precision {options.precision}`", "--precision")
     if need_classifier and not bundle.has("classifier"):
         raise BackendError(f"{folder} has no classifier graph: use --labels couple (or a "
                            "ground-truth label mode), or export with a classifier", "--model-dir")
     return bundle
+
+
+def model_dir_precision(options):
+    """The precision of the ``--model-dir`` bundle (what ``--precision auto`` means with one),
+    or None without a readable one."""
+    from ..runtime.bundle import Bundle, BundleError
+
+    try:
+        return Bundle(options.model_dir).precision if options.model_dir is not None else None
+    except BundleError:
+        return None
+
+
+def cached_reduced(fp32_folder, precision):
+    """The ``precision`` bundle made from the cached fp32 export (once; onnx and onnxruntime,
+    no torch; int8 calibrates on the default calibration set)."""
+    from ..runtime import exports
+
+    folder = exports.reduced_dir(fp32_folder, precision)
+    if exports.is_complete(folder):
+        return folder
+    try:
+        from ..calibration.bundle import CalibrationError, reduce_bundle
+        from ..calibration.data import calibration_images
+    except ImportError as exc:
+        raise BackendError(f"making {precision} graphs needs onnx ({EXPORT_INSTALL}): {exc}",
+                           "--precision") from None
+    print(f"note: making {precision} graphs from {fp32_folder} in {folder} (once)", file=sys.stderr)
+    partial = folder.with_name(f".{folder.name}.{os.getpid()}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        images, image_set = calibration_images() if precision == "int8" else (None, None)
+        reduce_bundle(fp32_folder, partial, precision, images, image_set=image_set)
+    except (CalibrationError, ValueError, OSError) as exc:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise BackendError(f"cannot make {precision} graphs: {exc}", "--precision") from None
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(partial, folder)
+    return folder
 
 
 def cached_export(backbone, classifier, need_classifier):

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Callable
 
 from .. import defaults
+from .precision import AUTO, CHOICES as PRECISION_CHOICES
 
 DEVICES = ("cpu", "cuda")
 PROVIDERS = ("cpu", "cuda", "tensorrt")   # ONNX Runtime execution providers (backend "ort")
@@ -67,15 +68,18 @@ class BackendSpec:
     requires: tuple = ()
     runtime: bool = False
     options: tuple = field(default=())   # options that only this backend takes
+    default_precision: Callable | None = None   # options -> what --precision auto means here
 
 
 BACKENDS: dict[str, BackendSpec] = {}
 
 
-def register_backend(name, *, summary, check, requires=(), runtime=False, options=()):
+def register_backend(name, *, summary, check, requires=(), runtime=False, options=(),
+                     default_precision=None):
     """Decorator: register ``build(options, need_classifier) -> Models`` as backend ``name``."""
     def decorate(build):
-        BACKENDS[name] = BackendSpec(name, summary, build, check, tuple(requires), runtime, tuple(options))
+        BACKENDS[name] = BackendSpec(name, summary, build, check, tuple(requires), runtime,
+                                     tuple(options), default_precision)
         return build
     return decorate
 
@@ -93,9 +97,20 @@ def get_backend(name):
     return BACKENDS[name]
 
 
+def resolve_precision(name, options=BackendOptions()):
+    """``options`` with ``precision="auto"`` replaced by backend ``name``'s default here."""
+    if options.precision != AUTO:
+        return options
+    spec = get_backend(name)
+    return options.but(precision=spec.default_precision(options) if spec.default_precision else "fp32")
+
+
 def unavailable_reason(name, options=BackendOptions()):
     """Why backend ``name`` cannot run here with ``options`` (one line), or None when it can."""
     spec = get_backend(name)
+    if options.precision not in PRECISION_CHOICES:
+        return f"unknown precision {options.precision!r}: use one of {', '.join(PRECISION_CHOICES)}"
+    options = resolve_precision(name, options)
     if options.device not in DEVICES:
         return f"unknown device {options.device!r}: use one of {', '.join(DEVICES)}"
     if options.route not in ROUTES:
@@ -112,4 +127,4 @@ def build_backend(name, options=BackendOptions(), *, need_classifier=True):
     why = unavailable_reason(name, options)
     if why is not None:
         raise BackendError(f"--backend {name}: {why}", "--backend")
-    return get_backend(name).build(options, need_classifier)
+    return get_backend(name).build(resolve_precision(name, options), need_classifier)

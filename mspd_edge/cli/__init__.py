@@ -9,6 +9,7 @@ import click
 
 from .. import __version__
 from .bench import bench_command
+from .calibrate import calibrate_command
 from .camera import camera_command
 from .evaluate import evaluate_command
 from .export import check_command, export_command
@@ -18,7 +19,7 @@ from .protect import protect_command, revert_command
 from .train import train_command
 
 COMMANDS = (protect_command, revert_command, camera_command, evaluate_command, train_command,
-            export_command, check_command, parity_command, bench_command, models_command)
+            export_command, check_command, parity_command, bench_command, models_command, calibrate_command)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

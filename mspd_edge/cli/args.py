@@ -12,10 +12,12 @@ from .. import defaults
 from ..backends import (DEVICES, PROVIDERS, BackendError, BackendOptions, backend_names, build_backend,
                         get_backend)
 from ..imaging import check_budget
+from ..backends.precision import AUTO, CHOICES as PRECISIONS
 from ..pipeline import Settings, check_epochs
 from .common import OneLineUsageError
 
-BACKEND_KEYS = ("backend", "backbone", "classifier", "device", "model_dir", "provider", "threads")
+BACKEND_KEYS = ("backend", "backbone", "classifier", "device", "model_dir", "provider", "precision",
+                "threads")
 
 
 def apply(options):
@@ -35,7 +37,7 @@ def _check_backend(ctx, param, value):
 
 
 def backend_args(*, backend=True, threads=True):
-    """``--backend --backbone --classifier --device --model-dir --provider [--threads]``."""
+    """``--backend --backbone --classifier --device --model-dir --provider --precision [--threads]``."""
     options = [
         click.option("--backbone", default=defaults.BACKBONE, show_default=True,
                      help="Backbone whose gradients protect: a zoo name or a checkpoint file."),
@@ -50,6 +52,12 @@ def backend_args(*, backend=True, threads=True):
         click.option("--provider", type=click.Choice(PROVIDERS),
                      help="ONNX Runtime execution provider for --backend ort.  [default: cuda "
                           "with --device cuda, else cpu]"),
+        click.option("--precision", type=click.Choice(PRECISIONS), default=AUTO, show_default=True,
+                     help="Precision of the network in the gradient passes (labels and the "
+                          "cascade's arithmetic stay fp32); auto: the measured default of the "
+                          "backend and device (README \"Precision\": bf16 for torch on a CPU with "
+                          "bf16, else fp32); int8 and fp16 graphs come from `mspd-edge export "
+                          "--precision`."),
     ]
     if backend:
         options.insert(0, click.option(

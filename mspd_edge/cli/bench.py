@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from ..backends.specs import split_spec
 from ..labels import pipeline_mode
 from .args import settings_from
 from .common import EXIT_FAILED, write_report
@@ -13,10 +14,12 @@ from .compare_args import (checked_specs, compare_args, default_threads, load_im
                            resolved_options, spec_models)
 
 WORKER_PREFIX = "BENCH_JSON "
-_SETTING_KEYS = ("n_samples", "epochs", "seed", "labels", "threads", "backbone", "classifier")
+RATIO = "ratio_vs_torch"   # throughput over torch fp32's in the same run
+_SETTING_KEYS = ("n_samples", "epochs", "seed", "labels", "threads", "backbone", "classifier",
+                 "precision")
 
 
-def _default_data():
+def default_data():
     root = Path(__file__).resolve().parents[2]
     for candidate in (root.parent / "shared" / "data" / "cifar10" / "test.npz", root / "samples"):
         if candidate.exists():
@@ -24,7 +27,7 @@ def _default_data():
     raise click.UsageError("no default images (CIFAR-10 test split or samples/): pass --data")
 
 
-def _sizes(value):
+def parse_sizes(value):
     try:
         sizes = [int(b) for b in value.split(",") if b.strip()]
     except ValueError:
@@ -37,8 +40,9 @@ def _sizes(value):
 @click.command("bench")
 @compare_args
 @click.option("--backends", default="torch,ort", show_default=True,
-              help="Comma-separated backends (torch, ort, ort-cuda, ort-tensorrt, trt; runtime "
-                   "ones may add :step or :grad to time one epoch route).")
+              help="Comma-separated backends (torch, ort, ort-cuda, ort-tensorrt, trt), each "
+                   "optionally @PRECISION (torch@bf16; default --precision); runtime ones may "
+                   "add :step or :grad to time one epoch route.")
 @click.option("--batch-sizes", default="1,16", show_default=True, help="Comma-separated batch sizes.")
 @click.option("--images", "count", type=click.IntRange(min=1), default=32, show_default=True,
               help="Images per batch size (cycled from --data when it has fewer).")
@@ -56,15 +60,16 @@ def bench_command(backends, batch_sizes, count, data, warmup, isolate, copies_pe
     """Time backends on the same images: throughput, latency and peak memory.
 
     Every backend protects the same images with the same seed and settings, after a warm-up;
-    prints a markdown table with each backend's throughput relative to torch measured in the
-    same run, and writes the records to --json (keys backend, batch_size, images_per_s,
-    p50_ms, p95_ms, peak_rss_mb, ms_per_image, ratio_vs_torch, ...).
+    prints a markdown table with each backend's throughput relative to torch fp32 measured in
+    the same run, and writes the records to --json (keys backend, precision, batch_size,
+    images_per_s, p50_ms, p95_ms, peak_rss_mb, ms_per_image, ratio_vs_torch, ...).
+    Time precisions side by side with specs like torch@fp32,torch@bf16,ort@int8.
     """
     from ..runtime.bench import machine, markdown_table, with_ratios
 
     specs = checked_specs(worker or backends)
-    sizes = _sizes(batch_sizes)
-    data = data or _default_data()
+    sizes = parse_sizes(batch_sizes)
+    data = data or default_data()
     options["threads"] = options["threads"] or default_threads()
     job = dict(sizes=sizes, count=count, data=data, warmup=warmup, copies_per_call=copies_per_call)
     need_classifier = options["labels"] == "classifier"
@@ -82,10 +87,11 @@ def bench_command(backends, batch_sizes, count, data, warmup, isolate, copies_pe
         except click.ClickException as exc:
             failures.append({"backend": spec, "error": exc.format_message()})
             click.echo(f"error: {spec}: {exc.format_message()}", err=True)
-    reference = "torch" if any(r["backend"] == "torch" for r in records) else None
+    reference = next((r["backend"] for r in records
+                      if split_spec(r["backend"])[0] == "torch" and r["precision"] == "fp32"), None)
     if reference:
-        with_ratios(records, reference)
-    click.echo(markdown_table(records, reference or "torch"))
+        with_ratios(records, reference, key=RATIO)
+    click.echo(markdown_table(records, "torch fp32", key=RATIO))
     if options["json_path"]:
         settings = {k: options[k] for k in _SETTING_KEYS}
         settings.update(images=count, data=data, batch_sizes=sizes, warmup=warmup, isolate=isolate,
@@ -113,7 +119,8 @@ def _worker(spec, backend_opts, options, job):
             "--data", job["data"], "--warmup", str(job["warmup"]), "--threads", str(options["threads"]),
             "--n-samples", str(options["n_samples"]), "--epochs", options["epochs"],
             "--seed", str(options["seed"]), "--labels", options["labels"],
-            "--backbone", options["backbone"], "--device", options["device"]]
+            "--backbone", options["backbone"], "--device", options["device"],
+            "--precision", options["precision"]]
     for flag, value in (("--classifier", options["classifier"]), ("--eps", options["eps"]),
                         ("--copies-per-call", job["copies_per_call"])):
         if value:

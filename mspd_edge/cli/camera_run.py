@@ -95,6 +95,7 @@ def _report(options, source, sinks, models, settings, drop, stream, summary, end
                      "seed": settings.seed, "label_mode": settings.label_mode,
                      "batch_size": settings.batch_size, "backend": options["backend"],
                      "device": options["device"], "backbone": models.backbone.name,
+                     "precision": getattr(models.backend, "precision", "fp32"),
                      "classifier": None if classifier is None else classifier.name,
                      "input_size": list(models.backend.input_size), "drop": drop,
                      "queue_size": stream.queue_size, "max_frames": options["max_frames"]},

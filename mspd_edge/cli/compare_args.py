@@ -5,7 +5,7 @@ from pathlib import Path
 import click
 
 
-from ..backends import BackendError
+from ..backends import BackendError, unavailable_reason
 from ..backends.exports import runtime_bundle
 from ..backends.specs import parse_specs, spec_backend
 from ..io import ImageError
@@ -38,14 +38,16 @@ def default_threads():
 
 
 def resolved_options(specs, options, need_classifier):
-    """The :class:`BackendOptions`, with the export resolved once (made here when missing)."""
+    """The :class:`BackendOptions`; each runtime spec's export (one per precision) is made here
+    when missing, so that the measured processes find it in the cache."""
     backend_opts = backend_options(options)
-    if any(not s.startswith("torch") for s in specs) and backend_opts.model_dir is None:
-        try:
-            bundle = runtime_bundle(backend_opts, need_classifier)
-        except BackendError as exc:
-            raise usage_error(exc) from None
-        backend_opts = backend_opts.but(model_dir=bundle.root)
+    for spec in specs:
+        name, opts = spec_backend(spec, backend_opts)
+        if name != "torch" and backend_opts.model_dir is None and unavailable_reason(name, opts) is None:
+            try:
+                runtime_bundle(opts, need_classifier)
+            except BackendError as exc:
+                raise usage_error(exc) from None
     return backend_opts
 
 

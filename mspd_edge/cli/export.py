@@ -5,11 +5,14 @@ onnx alone. Errors are one ``error: FILE: why`` line on stderr and exit status 1
 errors exit 2.
 """
 import json
+import shutil
 from pathlib import Path
 
 import click
 
-from .common import fail as _fail
+from ..backends.precision import PRECISIONS, export_reason
+from ..calibration.data import COUNT as CALIBRATION_COUNT
+from .common import OneLineUsageError, fail as _fail
 
 
 def _load_zoo(ref, option, checkpoint=None):
@@ -60,8 +63,16 @@ def _classifier_source(ref):
               help="Output folder (created when missing; existing graphs are replaced).")
 @click.option("--no-verify", is_flag=True,
               help="Skip comparing the exported gradient with torch autograd.")
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
+              help="Precision of the gradient graphs (the label graphs stay fp32): fp16 for "
+                   "CUDA, TensorRT and Jetson; int8 (symmetric Q/DQ, calibrated) for TensorRT.")
+@click.option("--calibration-data", metavar="NPZ_OR_IMAGES",
+              help="int8: real images to calibrate on (a CIFAR-style .npz, folder or glob).  "
+                   "[default: $MSPD_EDGE_CALIBRATION_DATA, else ../shared/data/cifar10/train.npz]")
+@click.option("--calibration-images", type=click.IntRange(min=1), default=CALIBRATION_COUNT,
+              show_default=True, help="int8: how many calibration images (x N noisy copies each).")
 def export_command(model_ref, checkpoint, onnx_path, classifier_ref, no_classifier, eps, classes,
-                   outdir, no_verify):
+                   outdir, no_verify, precision, calibration_data, calibration_images):
     """Export a backbone as ONNX graphs for ONNX Runtime and TensorRT.
 
     Writes OUTDIR/backbone.onnx (images -> logits), backbone_grad.onnx (images, labels ->
@@ -69,8 +80,14 @@ def export_command(model_ref, checkpoint, onnx_path, classifier_ref, no_classifi
     classifier.onnx (images -> logits; when a classifier is exported) and manifest.json.
     Batch dimensions are dynamic. Every graph is checked against TensorRT 10's ONNX operator
     table; problems are printed (the graphs are still written: ONNX Runtime runs them).
+    With --precision fp16 or int8 the folder holds that precision's gradient graphs instead
+    (backbone_grad.int8.onnx, mcgs_step.int8.onnx) next to the fp32 label graphs.
     """
     from ..export.onnxutil import ExportError
+
+    why = export_reason(precision)
+    if why:
+        raise OneLineUsageError(f"--precision {precision}: {why}")
 
     if (model_ref is None) == (onnx_path is None):
         raise click.UsageError("give exactly one of --model and --onnx")
@@ -108,13 +125,19 @@ def export_command(model_ref, checkpoint, onnx_path, classifier_ref, no_classifi
 
     from ..export.bundle import export_bundle
 
+    fp32_dir = outdir if precision == "fp32" else outdir.with_name(f".{outdir.name}.fp32.partial")
     try:
-        manifest = export_bundle(backbone, outdir, classifier=classifier, classes=class_names,
+        manifest = export_bundle(backbone, fp32_dir, classifier=classifier, classes=class_names,
                                  eps=None if eps is None else eps / 255, verify=not no_verify)
+        if precision != "fp32":
+            manifest = _reduce(fp32_dir, outdir, precision, calibration_data, calibration_images)
     except ExportError as exc:
         _fail(f"{source}: {exc}")
     except OSError as exc:
         _fail(f"{exc.filename or outdir}: {exc.strerror or exc}")
+    finally:
+        if fp32_dir != outdir:
+            shutil.rmtree(fp32_dir, ignore_errors=True)
     for graph, result in manifest["tensorrt"].items():
         status = "ok" if result["ok"] else "FAIL"
         click.echo(f"{manifest[graph]}: {manifest['graphs'][graph]['nodes']} nodes, TensorRT check "
@@ -126,6 +149,27 @@ def export_command(model_ref, checkpoint, onnx_path, classifier_ref, no_classifi
         click.echo(f"backbone_grad vs torch autograd: max rel err {check['max_rel_err']:.1e}, "
                    f"cosine {check['cosine']:.8f}", err=True)
     click.echo(f"wrote {outdir}/manifest.json", err=True)
+
+
+def _reduce(fp32_dir, outdir, precision, data, count):
+    """The ``precision`` bundle of ``fp32_dir`` in ``outdir`` (:mod:`mspd_edge.calibration`)."""
+    from ..calibration.bundle import CalibrationError, reduce_bundle
+    from ..calibration.data import CalibrationDataError, calibration_images
+
+    try:
+        images, image_set = calibration_images(data, count) if precision == "int8" else (None, None)
+    except CalibrationDataError as exc:
+        raise OneLineUsageError(f"--calibration-data: {exc}") from None
+    try:
+        manifest = reduce_bundle(fp32_dir, outdir, precision, images, image_set=image_set)
+    except CalibrationError as exc:
+        _fail(f"{outdir}: {exc}")
+    if precision == "int8":
+        cal = manifest["calibration"]
+        click.echo(f"int8: calibrated on {cal['images']} x {cal['copies_per_image']} copies "
+                   f"({cal['method']}); kept in float: "
+                   f"{', '.join(manifest['graphs']['backbone_grad']['float_nodes'])}", err=True)
+    return manifest
 
 
 @click.command("check")

@@ -179,6 +179,7 @@ def _job_settings(options, models):
             "recursive": options["recursive"], "labels": options["labels"],
             "backend": options["backend"], "device": options["device"],
             "provider": getattr(models.backend, "provider", None),
+            "precision": getattr(models.backend, "precision", "fp32"),
             "model_dir": None if getattr(models.backend, "bundle", None) is None
             else str(models.backend.bundle.root),
             "backbone": models.backbone.name, "dataset": getattr(models.backbone, "dataset", None),

@@ -63,7 +63,8 @@ def model_size_images(images, input_size):
 def _defence(backend, settings, backbone, classifier):
     return {"backbone": backbone.info.name, "classifier": None if classifier is None else classifier.info.name,
             "eps": settings.eps, "n_samples": settings.n_samples, "lr": settings.lr,
-            "epochs": settings.epochs, "label_mode": settings.label_mode, "backend": backend.name}
+            "epochs": settings.epochs, "label_mode": settings.label_mode, "backend": backend.name,
+            "precision": getattr(backend, "precision", "fp32")}
 
 
 def build_plan(data, n_images, backend, settings, backbone, classifier, target_names, attacks,

@@ -49,6 +49,9 @@ def markdown_table(result):
     targets = [t for t in _ordered(config.get("targets"), results) if results.get(t)]
     conditions = _present(_conditions(result), [results[t] for t in targets])
     source = f"**{_image_count(result)} images** from `{config.get('data', '?')}`"
+    defence = config.get("defence", {})
+    if defence.get("backend"):
+        source += f"; defence on {defence['backend']} in {defence.get('precision', 'fp32')}"
     lines = [f"{source}; cells: clean / robust accuracy in %."]
     for attack in _attacks(result):
         lines += ["", f"### {attack}{_params(config.get('attacks', {}).get(attack))}", ""]

@@ -35,7 +35,7 @@ def test_protect_ort_matches_torch(photos, tiny_bundle, tiny_zoo, tmp_path):
                  tiny_bundle, "--report", tmp_path / "ort.json", *FAST)
     assert ort.exit_code == 0, ort.output
     ref = invoke("protect", photos, "-o", tmp_path / "torch", "--backbone", tiny_zoo["tiny-back"],
-                 "--classifier", tiny_zoo["tiny-cls"], *FAST)
+                 "--classifier", tiny_zoo["tiny-cls"], "--precision", "fp32", *FAST)
     assert ref.exit_code == 0, ref.output
     got, want = _pixels(tmp_path / "ort"), _pixels(tmp_path / "torch")
     assert list(got) == list(want) == [f"img{i}.png" for i in range(4)]
@@ -82,7 +82,7 @@ def test_export_is_made_once_and_cached(photos, tiny_zoo, tmp_path, monkeypatch)
 
 def test_parity_command(cifar10_dir, tiny_bundle, tiny_zoo, tmp_path):
     common = [cifar10_dir / "test.npz", "--limit", "4", "--n-samples", "2", "--threads", "1",
-              "--backends", "torch,ort,ort:grad", "--model-dir", tiny_bundle,
+              "--backends", "torch,ort,ort:grad", "--model-dir", tiny_bundle, "--precision", "fp32",
               "--backbone", tiny_zoo["tiny-back"], "--classifier", tiny_zoo["tiny-cls"]]
     result = invoke("parity", *common, "--json", tmp_path / "parity.json")
     assert result.exit_code == 0, result.output
@@ -96,7 +96,7 @@ def test_parity_command(cifar10_dir, tiny_bundle, tiny_zoo, tmp_path):
 
 def test_bench_command(cifar10_dir, tiny_bundle, tiny_zoo, tmp_path):
     common = ["--batch-sizes", "1,2", "--images", "1", "--n-samples", "2", "--threads", "1",
-              "--data", cifar10_dir / "test.npz", "--model-dir", tiny_bundle,
+              "--data", cifar10_dir / "test.npz", "--model-dir", tiny_bundle, "--precision", "fp32",
               "--backbone", tiny_zoo["tiny-back"], "--classifier", tiny_zoo["tiny-cls"]]
     result = invoke("bench", "--backends", "torch,ort", "--no-isolate", *common,
                     "--json", tmp_path / "bench.json")
@@ -110,7 +110,7 @@ def test_bench_command(cifar10_dir, tiny_bundle, tiny_zoo, tmp_path):
                                 "peak_rss_mb")) <= set(r), cli_keys
         assert r["images_per_s"] > 0 and r["p95_ms"] >= r["p50_ms"] > 0
         assert r["ratio_vs_torch"] > 0 and r["threads"] == 1
-    assert "| ort | 1 |" in result.stdout and report["settings"]["threads"] == 1
+    assert "| ort | fp32 | 1 |" in result.stdout and report["settings"]["threads"] == 1
     isolated = invoke("bench", "--backends", "ort", *common, "--batch-sizes", "1")
     assert isolated.exit_code == 0, isolated.output
-    assert "| ort | 1 |" in isolated.stdout and "n/a" in isolated.stdout   # no torch row: no ratio
+    assert "| ort | fp32 | 1 |" in isolated.stdout and "n/a" in isolated.stdout   # no torch row: no ratio
