@@ -24,7 +24,6 @@ from mspd_edge.backends.precision import cpu_reason
 from mspd_edge.data import load_npz
 from mspd_edge.noise import batch_noise, image_key
 from mspd_edge.pipeline import Settings
-from mspd_edge.reference import input_grad
 from mspd_edge.torch_backend import TorchBackend
 from mspd_edge.zoo import load_model
 
@@ -46,9 +45,13 @@ def peak_gflops(dtype, threads, size=2048, repeats=8):
 
 
 def pass_flops(backbone):
-    x = torch.rand(1, 3, 32, 32)
+    """FLOPs of one copy's forward and backward to the input (no weight gradients), as
+    ``reference.input_grad`` computes it (``backward`` here: the counter rejects ``grad``)."""
+    for p in backbone.parameters():
+        p.requires_grad_(False)
+    x = torch.rand(1, 3, 32, 32, requires_grad=True)
     with FlopCounterMode(display=False) as counter:
-        input_grad(backbone, x, torch.zeros(1, dtype=torch.long))
+        torch.nn.functional.cross_entropy(backbone(x), torch.zeros(1, dtype=torch.long)).backward()
     return counter.get_total_flops()
 
 

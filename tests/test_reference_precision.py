@@ -1,5 +1,8 @@
 """The reference and the torch backend in bf16/fp16: the shipped backbone on real CIFAR-10 images.
 
+(The reference runs both on any CPU, emulated where the CPU lacks them; the CLI refuses what
+does not run natively, tests/backends/test_precision.py.)
+
 Only the network runs in reduced precision; the noise, clip, projection and mean stay float32,
 so the budget holds exactly. Tolerances (measured, docs/precision.md): bf16 keeps 8 significant
 bits, so the gradient's cosine stays above 0.9999 (measured 0.99997) and 99.7% of its signs agree
@@ -12,7 +15,6 @@ import numpy as np
 import pytest
 import torch
 
-from mspd_edge.backends.precision import cpu_reason
 from mspd_edge.noise import draw_noise
 from mspd_edge.reference import input_grad, mcgs, network_precision
 from mspd_edge.runtime.compare import array_error
@@ -21,12 +23,6 @@ from mspd_edge.zoo import load_model
 
 EPS = 8 / 255
 LIMITS = {"bf16": (0.999, 0.99, 0.90), "fp16": (0.9999, 0.998, 0.97)}   # cosine, signs, values
-
-
-def _native(precision):
-    why = cpu_reason(precision)
-    if why:
-        pytest.skip(why)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +38,6 @@ def images(cifar10):
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_gradient_and_cascade_against_fp32(backbone, images, precision):
-    _native(precision)
     x, y = images
     cosine, signs, values = LIMITS[precision]
     copies = (x.repeat(20, 1, 1, 1) + EPS * torch.from_numpy(draw_noise(0, 80, tuple(x.shape[1:]), 1)[0])).clamp(0, 1)
@@ -73,7 +68,6 @@ def test_fp32_is_the_reference_unchanged(backbone, images):
 
 def test_torch_backend_bf16_is_batch_invariant(backbone, images):
     """The fixed call shape holds in bf16: an image protected alone or in a batch is the same."""
-    _native("bf16")
     x, y = (t.numpy() for t in images)
     backend = TorchBackend(load_model("cifar10-backbone"), precision="bf16")
     assert backend.channels_last and backend.precision == "bf16"

@@ -7,7 +7,8 @@ image at N=20); the label pass and the cascade's own arithmetic (noise, clip, pr
 averaging, 8-bit budget) stay float32 on every backend.
 
 * torch: autocast bf16 on a CPU with native bf16 (AVX512_BF16 or AMX-BF16; elsewhere oneDNN
-  emulates it, slower than fp32) and fp16 on a CPU with AVX512-FP16, bf16/fp16 on CUDA.
+  emulates it, slower than fp32) and fp16 on a CPU with AMX-FP16 (AVX512-FP16 alone measured
+  3x slower than fp32), bf16/fp16 on CUDA.
 * ort: the export bundle of that precision (``mspd-edge export --precision``): int8 on the CPU
   and TensorRT providers, fp16 on the CUDA and TensorRT providers.
 * trt: fp16 and int8 bundles (strongly typed networks build what the graph's types say).
@@ -28,8 +29,11 @@ DEFAULTS = {("torch", "cpu"): "bf16", ("torch", "cuda"): "fp32", ("ort", "cpu"):
 
 CPUINFO = Path("/proc/cpuinfo")
 _NATIVE = {"bf16": ("avx512_bf16", "amx_bf16", "bf16"),   # x86 AVX-512/AMX; "bf16": Arm v8.6
-           "fp16": ("avx512_fp16", "amx_fp16")}
-_FEATURE_NAMES = {"bf16": "AVX512_BF16 or AMX-BF16", "fp16": "AVX512-FP16 or AMX-FP16"}
+           "fp16": ("amx_fp16",)}
+_WHY = {"bf16": "needs AVX512_BF16 or AMX-BF16, which this CPU lacks (oneDNN would emulate bf16, "
+                "slower than fp32): use --precision fp32",
+        "fp16": "needs AMX-FP16, which this CPU lacks (with AVX512-FP16 alone, fp16 autocast "
+                "measured 3x slower than fp32): use --precision bf16 or fp32"}
 
 
 def cpu_flags(cpuinfo=CPUINFO):
@@ -52,8 +56,7 @@ def cpu_reason(precision, flags=None):
     flags = cpu_flags() if flags is None else flags
     if flags & set(_NATIVE[precision]):
         return None
-    return (f"--precision {precision} on the CPU needs {_FEATURE_NAMES[precision]}, which this CPU "
-            "lacks (it would be emulated, slower than fp32): use --precision fp32")
+    return f"--precision {precision} on the CPU {_WHY[precision]}"
 
 
 def torch_reason(precision, device, flags=None):

@@ -48,5 +48,9 @@ def calibrate_command(out_dir, data, count, batch_sizes, backbone, classifier, t
     out_dir.mkdir(parents=True, exist_ok=True)
     write_report(out_dir / "precision.json", report)
     (out_dir / "precision.md").write_text(markdown(report))
-    plot(report, out_dir / "precision.png")
+    try:
+        plot(report, out_dir / "precision.png")
+    except ImportError:
+        click.echo("note: no precision.png: matplotlib is not installed (pip install "
+                   "'mspd-edge[eval]')", err=True)
     click.echo(markdown(report))

@@ -1,4 +1,6 @@
 """``mspd-edge parity``: every backend against the fp32 reference on the same images and noise."""
+import importlib.util
+
 import click
 
 from ..backends.specs import available_specs, spec_backend
@@ -47,11 +49,11 @@ def parity_command(images, backends, reference, limit, **options):
 
     given = {key: options.pop(key) for key in TOLERANCE_KEYS}
     options["threads"] = options["threads"] or default_threads()
-    specs = available_specs(backend_options(options)) if backends == "auto" else checked_specs(backends)
-    reference = checked_specs(reference)[0] if reference else ("torch@fp32" if "torch" in
-                                                                available_specs(backend_options(options))
-                                                                else "ort@fp32")
     base = backend_options(options)
+    specs = available_specs(base) if backends == "auto" else checked_specs(backends)
+    if reference is None:
+        reference = "torch@fp32" if importlib.util.find_spec("torch") is not None else "ort@fp32"
+    reference = checked_specs(reference)[0]
     same = [s for s in specs if spec_backend(s, base) == spec_backend(reference, base)]
     reference = same[0] if same else reference
     specs = [reference] + [s for s in specs if s != reference]

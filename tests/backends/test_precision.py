@@ -21,10 +21,11 @@ def test_cpu_flags_read_from_cpuinfo(tmp_path):
     flags = prec.cpu_flags(info)
     assert {"avx512f", "avx512_bf16"} <= flags
     assert prec.cpu_reason("bf16", flags) is None
-    assert "AVX512-FP16" in prec.cpu_reason("fp16", flags)
+    assert "AMX-FP16" in prec.cpu_reason("fp16", flags | {"avx512_fp16"})
+    assert prec.cpu_reason("fp16", flags | {"amx_fp16"}) is None
     assert prec.cpu_flags(tmp_path / "missing") == frozenset()
     plain = prec.cpu_reason("bf16", frozenset({"avx2", "avx512f"}))
-    assert "AVX512_BF16 or AMX-BF16" in plain and "emulated" in plain
+    assert "AVX512_BF16 or AMX-BF16" in plain and "emulate" in plain
 
 
 def test_reasons_name_the_missing_feature():
@@ -99,3 +100,10 @@ def test_export_refuses_bf16_in_one_line(tmp_path):
     assert result.exit_code == 2
     assert result.output.strip() == ("error: --precision bf16: bf16 graphs are not exported (bf16 "
                                      "is torch autocast): use one of fp32, fp16, int8")
+
+
+@pytest.mark.skipif(prec.cpu_reason("fp16") is None, reason="this CPU has AMX-FP16")
+def test_cli_refuses_fp16_on_a_cpu_without_amx_fp16(tmp_path):
+    result = invoke("protect", tmp_path, "-o", tmp_path / "out", "--precision", "fp16")
+    assert result.exit_code == 2 and "needs AMX-FP16" in result.output
+    assert len(result.output.strip().splitlines()) == 1
