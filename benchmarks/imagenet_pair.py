@@ -13,9 +13,10 @@ shared machine, other jobs slow the wall times down):
 
 1. ``export`` (+ ``check``, TensorRT operator check) of the pair into ``--work``;
 2. ``parity``: torch vs ORT on the photos (gradient cosine and error, protected pixels);
-3. ``protect`` of the photos with ``--backend torch`` and ``--backend ort``, alternating, for
-   ``--rounds`` rounds: seconds per photo from each report (reading, labels, cascade, writing);
-4. ``bench`` of torch, ort and ort:grad (the backbone_grad route) on the photos.
+3. ``protect`` of the photos with torch and ORT at fp32, alternating, for ``--rounds`` rounds:
+   seconds per photo from each report (reading, labels, cascade, writing);
+4. ``bench`` (steady state after a warm-up photo) of torch fp32, torch bf16 (its ``--precision
+   auto`` on a CPU with native bf16), ORT fp32 and ORT fp32 by the backbone_grad route.
 
 Resumable: finished steps are kept in ``--work``/steps.json and skipped on a rerun.
 """
@@ -29,11 +30,13 @@ import sys
 import time
 from pathlib import Path
 
+from mspd_edge.defaults import PHOTO_BACKBONE as BACKBONE, PHOTO_CLASSIFIER as CLASSIFIER
+
 REPO = Path(__file__).resolve().parents[1]
-BACKBONE, CLASSIFIER = "Singh2023Revisiting_ViT-S-ConvStem", "Tian2022Deeper_DeiT-B"
 PAIR = ["--backbone", BACKBONE, "--classifier", CLASSIFIER]
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket")
-BACKENDS = ("torch", "ort")
+RUNS = (("torch", "fp32"), ("ort", "fp32"))   # protect: backend, --precision
+BENCH_SPECS = "torch@fp32,torch@bf16,ort@fp32,ort@fp32:grad"
 SEED = 0
 
 
@@ -84,26 +87,29 @@ def export_step(work, env):
 def parity_step(work, env, threads):
     report = work / "parity.json"
     run = measured(mspd("parity", work / "photos", *PAIR, "--model-dir", work / "export", "--backends",
-                        "torch,ort", "--threads", threads, "--json", report), work / "parity.log", env)
+                        "torch,ort", "--precision", "fp32", "--threads", threads, "--json", report),
+                   work / "parity.log", env)
     return {**run, **json.loads(report.read_text())}
 
 
-def protect_step(work, env, threads, backend, round_):
-    out, report = work / f"out-{backend}-{round_}", work / f"protect-{backend}-{round_}.json"
+def protect_step(work, env, threads, backend, precision, round_):
+    key = f"protect-{backend}-{precision}-{round_}"
+    out, report = work / f"out-{key}", work / f"{key}.json"
     extra = ["--model-dir", work / "export"] if backend == "ort" else []
     run = measured(mspd("protect", work / "photos", "-o", out, "--backend", backend, *extra, *PAIR,
-                        "--threads", threads, "--seed", SEED, "--overwrite", "-q", "--report", report),
-                   work / f"protect-{backend}-{round_}.log", env)
+                        "--precision", precision, "--threads", threads, "--seed", SEED, "--overwrite", "-q",
+                        "--report", report),
+                   work / f"{key}.log", env)
     images = json.loads(report.read_text())["images"]
     per_photo = {Path(i["input"]).stem: round(i["seconds"], 3) for i in images}
     return {**run, "seconds_per_photo": per_photo, "linf_255": max(i["linf_255"] for i in images)}
 
 
 def bench_step(work, env, threads):
-    """``mspd-edge bench``: steady-state seconds per photo after a warm-up photo, each backend in a
-    fresh process (its own peak memory); ``ort:grad`` is ORT with the backbone_grad route."""
+    """``mspd-edge bench`` of ``BENCH_SPECS``: steady-state seconds per photo after a warm-up photo,
+    each in a fresh process (its own peak memory)."""
     report = work / "bench.json"
-    run = measured(mspd("bench", "--backends", "torch,ort,ort:grad", "--batch-sizes", 1, "--images", len(PHOTOS),
+    run = measured(mspd("bench", "--backends", BENCH_SPECS, "--batch-sizes", 1, "--images", len(PHOTOS),
                         "--data", work / "photos", *PAIR, "--model-dir", work / "export", "--threads", threads,
                         "--json", report), work / "bench.log", env)
     return {**run, "records": json.loads(report.read_text())["records"]}
@@ -111,10 +117,10 @@ def bench_step(work, env, threads):
 
 def summary(steps, rounds):
     rows = {}
-    for backend in BACKENDS:
-        runs = [steps[f"protect-{backend}-{r}"] for r in range(rounds)]
+    for backend, precision in RUNS:
+        runs = [steps[f"protect-{backend}-{precision}-{r}"] for r in range(rounds)]
         times = [t for run in runs for t in run["seconds_per_photo"].values()]
-        rows[backend] = {"median_s_per_photo": round(statistics.median(times), 2),
+        rows[f"{backend} {precision}"] = {"median_s_per_photo": round(statistics.median(times), 2),
                          "min_s_per_photo": round(min(times), 2), "max_s_per_photo": round(max(times), 2),
                          "process_peak_rss_mib": max(run["peak_rss_mib"] for run in runs),
                          "process_seconds": [run["seconds"] for run in runs],
@@ -142,9 +148,9 @@ def main(argv=None):
             ("export", lambda: export_step(work, env)),
             ("parity", lambda: parity_step(work, env, args.threads))]
     for r in range(args.rounds):
-        for backend in BACKENDS:
-            plan.append((f"protect-{backend}-{r}",
-                         lambda b=backend, r=r: protect_step(work, env, args.threads, b, r)))
+        for backend, precision in RUNS:
+            plan.append((f"protect-{backend}-{precision}-{r}",
+                         lambda b=backend, p=precision, r=r: protect_step(work, env, args.threads, b, p, r)))
     plan.append(("bench", lambda: bench_step(work, env, args.threads)))
     for key, step in plan:
         if key in steps or (key == "models" and (args.models / "imagenet").is_dir()):
@@ -155,7 +161,8 @@ def main(argv=None):
     result = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
               "settings": {"backbone": BACKBONE, "classifier": CLASSIFIER, "weights": "random (RobustBench layout)",
                            "eps_255": 4, "n_samples": 20, "epochs": "FB", "seed": SEED, "threads": args.threads,
-                           "rounds": args.rounds, "photos": steps["photos"]["shapes"]},
+                           "rounds": args.rounds, "protect_runs": RUNS, "bench_specs": BENCH_SPECS,
+                           "photos": steps["photos"]["shapes"]},
               "summary": summary(steps, args.rounds), "steps": steps}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")

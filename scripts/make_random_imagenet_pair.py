@@ -24,18 +24,13 @@ from pathlib import Path
 
 import torch
 
+from mspd_edge.defaults import PHOTO_BACKBONE as BACKBONE, PHOTO_CLASSIFIER as CLASSIFIER
+from mspd_edge.zoo.locate import robustbench_relative
 from mspd_edge.zoo.registry import build
 from mspd_edge.zoo.robustbench_ids import ROBUSTBENCH
 
-BACKBONE, CLASSIFIER = "Singh2023Revisiting_ViT-S-ConvStem", "Tian2022Deeper_DeiT-B"
 IMAGENET_CLASSES = 1000
 WRAPPED = {BACKBONE}   # ids saved in RobustBench's normalize_model layout (normalize.* + model.*)
-
-
-def checkpoint_path(root, name):
-    """``root/<dataset>/<threat_model>/<name>.pt``, RobustBench's layout."""
-    spec = ROBUSTBENCH[name]
-    return Path(root, spec["dataset"], spec["threat_model"], f"{name}.pt")
 
 
 def random_state(name, seed):
@@ -54,7 +49,7 @@ def write_pair(root, seed=0):
     """Write both checkpoints under ``root`` (seeds ``seed`` and ``seed + 1``); their paths."""
     paths = []
     for offset, name in enumerate((BACKBONE, CLASSIFIER)):
-        path = checkpoint_path(root, name)
+        path = Path(root) / robustbench_relative(name)
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".pt.partial")
         torch.save(random_state(name, seed + offset), partial)

@@ -17,7 +17,8 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from mspd_edge import cli
+from cli_helpers import invoke
+from mspd_edge.defaults import PHOTO_BACKBONE, PHOTO_CLASSIFIER
 from mspd_edge.zoo import load_model
 from mspd_edge.zoo.registry import build
 from mspd_edge.zoo.robustbench_ids import ROBUSTBENCH
@@ -26,12 +27,12 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 skimage_data = pytest.importorskip("skimage.data")
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "make_random_imagenet_pair.py"
-BACKBONE, CLASSIFIER = "Singh2023Revisiting_ViT-S-ConvStem", "Tian2022Deeper_DeiT-B"
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "make_random_imagenet_pair.py"
+BACKBONE, CLASSIFIER = PHOTO_BACKBONE, PHOTO_CLASSIFIER
 PAIR = ["--backbone", BACKBONE, "--classifier", CLASSIFIER]
 REDUCED = {BACKBONE: {"embed_dim": 32, "depth": 2, "num_heads": 2, "conv_stem_width": 4},
            CLASSIFIER: {"embed_dim": 32, "depth": 2, "num_heads": 2}}
-FAST = ["--n-samples", "4", "--seed", "5"]
+FAST = ["--n-samples", "4", "--seed", "5", "--precision", "fp32"]   # fp32 parity: the reference precision
 EPS_255 = 4   # the ImageNet budget, 4/255
 # Pixels, torch vs ORT (the CIFAR tolerance, README): the cascade takes the sign of each
 # gradient entry, and an entry within float32 rounding of zero may flip between engines, moving
@@ -47,10 +48,6 @@ def _script():
 
 
 make_pair = _script()
-
-
-def invoke(*args):
-    return CliRunner().invoke(cli.main, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")
@@ -89,11 +86,10 @@ def test_random_pair_has_robustbench_layout_at_full_size():
         wrapper = ["normalize.mean", "normalize.std"] if prefix else []
         assert list(state) == wrapper + [prefix + key for key in own]
         assert all(state[prefix + k].shape == v.shape for k, v in own.items())
-    assert make_pair.checkpoint_path("R", BACKBONE) == Path("R/imagenet/Linf", f"{BACKBONE}.pt")
-    assert make_pair.checkpoint_path("R", CLASSIFIER) == Path("R/imagenet/corruptions", f"{CLASSIFIER}.pt")
 
 
 def test_ids_load_from_the_robustbench_folder(models_dir):
+    assert (models_dir / "imagenet" / "corruptions" / f"{CLASSIFIER}.pt").is_file()
     saved = torch.load(models_dir / "imagenet" / "Linf" / f"{BACKBONE}.pt")
     assert {"normalize.mean", "normalize.std", "model.head.weight"} <= set(saved)
     for name in (BACKBONE, CLASSIFIER):
