@@ -31,7 +31,7 @@ BACKBONE, CLASSIFIER = "Singh2023Revisiting_ViT-S-ConvStem", "Tian2022Deeper_Dei
 PAIR = ["--backbone", BACKBONE, "--classifier", CLASSIFIER]
 REDUCED = {BACKBONE: {"embed_dim": 32, "depth": 2, "num_heads": 2, "conv_stem_width": 4},
            CLASSIFIER: {"embed_dim": 32, "depth": 2, "num_heads": 2}}
-FAST = ["--n-samples", "4", "--seed", "5"]
+FAST = ["--n-samples", "4", "--seed", "5", "--precision", "fp32"]   # fp32 parity: the reference precision
 EPS_255 = 4   # the ImageNet budget, 4/255
 # Pixels, torch vs ORT (the CIFAR tolerance, README): the cascade takes the sign of each
 # gradient entry, and an entry within float32 rounding of zero may flip between engines, moving
