@@ -25,6 +25,7 @@ import ray
 from tqdm import tqdm
 
 from ..backends import BackendOptions, build_backend, get_backend
+from ..backends.registry import resolve_precision
 from ..backends.exports import runtime_bundle
 from ..labels import LabelError, label_source
 from ..pipeline import Settings
@@ -90,7 +91,7 @@ def _models(backend, options, need_classifier):
     the actors receive as bytes; the torch backend is loaded on the CPU for its metadata.
     """
     if get_backend(backend).runtime:
-        bundle = runtime_bundle(options, need_classifier)
+        bundle = runtime_bundle(resolve_precision(backend, options), need_classifier)
         holder = SimpleNamespace(input_size=bundle.input_size, default_eps=bundle.eps)
         return holder, bundle.classes, bundle.root
     models = build_backend(backend, options.but(device="cpu"), need_classifier=need_classifier)

@@ -4,8 +4,6 @@ Everything Ray and moto write stays in the test's temporary folder: HOME (Ray's 
 RAY_TMPDIR and the cluster's temp dir point there; each module's cluster is shut down and no
 Ray process of it may survive. The models: the tiny pair of tests/conftest.py (``tiny_bundle``).
 """
-import os
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -19,15 +17,10 @@ def ray_home(tmp_path_factory):
     """A private HOME, RAY_TMPDIR and mspd-edge cache (where actors unpack the model bundle)
     for the module, restored afterwards; the temp root."""
     root = tmp_path_factory.mktemp("r")
-    saved = {key: os.environ.get(key) for key in ("HOME", "RAY_TMPDIR", "MSPD_EDGE_CACHE")}
-    os.environ.update(HOME=str(root / "home"), RAY_TMPDIR=str(root / "t"),
-                      MSPD_EDGE_CACHE=str(root / "cache"))
-    yield root
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    with pytest.MonkeyPatch.context() as patch:
+        for key, folder in (("HOME", "home"), ("RAY_TMPDIR", "t"), ("MSPD_EDGE_CACHE", "cache")):
+            patch.setenv(key, str(root / folder))
+        yield root
 
 
 @pytest.fixture(scope="module")
@@ -47,19 +40,15 @@ def s3_server():
     """moto's S3 server on 127.0.0.1 (a free port) and fake credentials; its ``host:port``."""
     from moto.server import ThreadedMotoServer
 
-    saved = {key: os.environ.get(key) for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
-    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        yield f"127.0.0.1:{server._server.server_port}"
-    finally:
-        server.stop()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        server.start()
+        try:
+            yield f"127.0.0.1:{server._server.server_port}"
+        finally:
+            server.stop()
 
 
 @pytest.fixture(scope="module")

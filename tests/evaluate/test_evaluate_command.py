@@ -49,7 +49,7 @@ def test_json_layout_is_the_documented_one(finished_run):
     assert set(result["config"]) == {"data", "images", "seed", "defence", "graybox", "targets", "attacks",
                                      "conditions"}
     assert set(result["config"]["defence"]) == {"backbone", "classifier", "eps", "n_samples", "lr", "epochs",
-                                                "label_mode", "backend"}
+                                                "label_mode", "backend", "precision"}
     assert set(result["config"]["attacks"]["pgd-linf"]) == {"eps", "steps"}
     assert set(result["quality"]["mspd"]) == {"n", "linf", "l2", "ssim", "psnr", "label_accuracy"}
     assert set(result["results"][TARGET]["none"]) == {"n", "clean", "robust"}
