@@ -11,6 +11,6 @@ COMMON="--data ../shared/data/cifar10/test.npz --images 1000 --threads ${THREADS
 mspd-edge evaluate $COMMON -o $OUT/fp32 --precision fp32
 mspd-edge evaluate $COMMON -o $OUT/bf16 --precision bf16
 mspd-edge evaluate $COMMON -o $OUT/int8 --backend ort --precision int8
-# fp16: torch autocast on the CPU; refused by the CLI since (no AMX-FP16 here: 3x slower than
+# fp16: torch autocast on the CPU; refused by the CLI since (no AMX-FP16 here: no faster than
 # fp32), measured at commit fe2710c, which still ran it:
 # mspd-edge evaluate $COMMON -o $OUT/fp16 --precision fp16

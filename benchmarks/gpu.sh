@@ -25,10 +25,10 @@ MIN_STEP_S=20                          # a step needs at least this much time le
 TESTS_S=150 TORCH_S=120 ORT_CUDA_S=90 TRT_S=180
 
 # ---- PRECISION AXIS -----------------------------------------------------------------------
-# The torch CUDA rows are timed once per entry. Only fp32 exists today; bf16 and fp16 join
-# this list when `mspd-edge bench --precision` exists (added by another change), e.g.
-#     PRECISIONS="fp32 bf16 fp16" bash benchmarks/gpu.sh
-PRECISIONS="${PRECISIONS:-fp32}"
+# The torch CUDA rows are timed once per entry (`mspd-edge bench --precision P`: autocast bf16
+# needs compute capability 8.0+; a precision the GPU cannot run fails its row in one line):
+#     PRECISIONS="fp32 bf16" bash benchmarks/gpu.sh
+PRECISIONS="${PRECISIONS:-fp32 bf16 fp16}"
 # --------------------------------------------------------------------------------------------
 
 mkdir -p "$OUT"
@@ -95,9 +95,7 @@ run_step gpu-tests "$TESTS_S" "$PYTHON" -m pytest -q -m gpu tests -p no:cachepro
     --junitxml="$OUT/gpu-tests.xml"
 
 for precision in $PRECISIONS; do
-    extra=()
-    [[ "$precision" != fp32 ]] && extra=(--precision "$precision")
-    bench "torch-cuda-$precision" "$TORCH_S" torch ${extra[@]+"${extra[@]}"}
+    bench "torch-cuda-$precision" "$TORCH_S" torch --precision "$precision"
 done
 
 if timeout 30 "$PYTHON" -c "import onnxruntime, sys; sys.exit('CUDAExecutionProvider' not in onnxruntime.get_available_providers())" 2> /dev/null; then

@@ -4,7 +4,8 @@ one run, on the same images and noise, against the same backend in fp32.
 Per backend and precision: the input gradient's cosine and sign agreement on the cascade's
 first-epoch noisy copies of the images (fp32 labels), the protected 8-bit images' share of
 identical values and max |d| against the backend's fp32 images (same seed, same labels), and the
-ms per image at each batch size with the speed-up over the backend's fp32. The fp16 graphs on
+ms per image at each batch size (the median of interleaved rounds) with the speed-up over the
+backend's fp32. The fp16 graphs on
 ONNX Runtime's CPU provider are measured for their rounding only (``emulated``: that provider
 runs them at fp32 speed, so ``--backend ort --precision fp16`` is refused on the CPU).
 """
@@ -48,7 +49,7 @@ def _gradient_inputs(images, settings, input_size, labels):
     return noisy_copies(x, noise, settings.eps), np.tile(labels, settings.n_samples)
 
 
-def precision_report(images, options, settings, batch_sizes=(1, 16), log=print):
+def precision_report(images, options, settings, batch_sizes=(1, 16), rounds=3, log=print):
     """The report dict (``machine``, ``settings``, ``rows``, ``skipped``) for uint8 ``images``.
 
     ``options``: :class:`~mspd_edge.backends.BackendOptions` of the models (precision ignored);
@@ -61,7 +62,7 @@ def precision_report(images, options, settings, batch_sizes=(1, 16), log=print):
     model = "backbone" if settings.label_mode == "couple" else "classifier"
     labels = fp32.predict(model_inputs(images, fp32.input_size), model)
     copies, copy_labels = _gradient_inputs(images, settings, fp32.input_size, labels)
-    rows, reference = [], {}
+    rows, reference, built = [], {}, []
     for name, precision, why in plan:
         if why is not None:
             continue
@@ -76,17 +77,34 @@ def precision_report(images, options, settings, batch_sizes=(1, 16), log=print):
         err = array_error(grad, ref_grad)
         row.update(grad_cosine=err["cosine"], sign_agreement=err["sign_agreement"],
                    **uint8_error(protected, ref_images))
-        for record in time_backend(backend, images, settings, batch_sizes, name=f"{name}@{precision}"):
-            row[f"ms_per_image_b{record['batch_size']}"] = record["ms_per_image"]
         rows.append(row)
+        built.append(backend)
+    _timings(rows, built, images, settings, batch_sizes, rounds, log)
+    for backend in built:
         getattr(backend, "close", lambda: None)()
     _speedups(rows, batch_sizes)
     return {"machine": machine(), "settings": {
         "images": len(images), "seed": settings.seed, "n_samples": settings.n_samples,
         "eps": settings.eps, "epochs": settings.epochs, "label_mode": settings.label_mode,
-        "threads": options.threads, "batch_sizes": list(batch_sizes), "backbone": options.backbone,
+        "threads": options.threads, "batch_sizes": list(batch_sizes), "timing_rounds": rounds,
+        "backbone": options.backbone,
         "gradient_inputs": f"{len(copies)} first-epoch noisy copies"},
         "rows": rows, "skipped": [{"backend": n, "precision": p, "why": w} for n, p, w in plan if w]}
+
+
+def _timings(rows, backends, images, settings, batch_sizes, rounds, log):
+    """ms per image of each row at each batch size: the median of ``rounds`` rounds, the rows
+    interleaved in each round so that a busy machine slows them alike."""
+    times = [{b: [] for b in batch_sizes} for _ in rows]
+    for round_ in range(rounds):
+        log(f"precision report: timing, round {round_ + 1} of {rounds} ...")
+        for row, backend, per_size in zip(rows, backends, times):
+            for record in time_backend(backend, images, settings, batch_sizes,
+                                       name=f"{row['backend']}@{row['precision']}"):
+                per_size[record["batch_size"]].append(record["ms_per_image"])
+    for row, per_size in zip(rows, times):
+        for b, values in per_size.items():
+            row[f"ms_per_image_b{b}"] = round(float(np.median(values)), 2)
 
 
 def _speedups(rows, batch_sizes):

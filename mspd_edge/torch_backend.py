@@ -14,6 +14,11 @@ from .reference import input_grad, mcgs
 # speed": 0.054 s/image one at a time vs 0.051 batched by 16, 6% for batch invariance), and a
 # batch that fills a GPU.
 IMAGES_PER_CALL = {"cpu": 1, "cuda": 16}
+# bf16 on the CPU: two images (40 copies) per call. Its small convolutions leave the two threads
+# idle between tiny ops, so larger calls pay (benchmarks/torch_call_size.py, 2 threads: 48.1
+# ms/image at one image per call, 31.6 at four, 29.1 at sixteen); two keeps a one-image batch as
+# fast as fp32's while a batch of 16 gains most of it (README "Precision").
+PRECISION_IMAGES_PER_CALL = {("cpu", "bf16"): 2}
 # The channels-last memory layout for the network where it measured faster (README "Precision":
 # bf16 on the CPU); fp32 keeps the reference's layout.
 CHANNELS_LAST = {("cpu", "bf16"), ("cpu", "fp16")}
@@ -52,7 +57,8 @@ class TorchBackend:
         self.info = info = backbone.info
         self.input_size = tuple(info.input_size)
         self.default_eps = info.eps
-        self.images_per_call = images_per_call or IMAGES_PER_CALL.get(self.device.type, 1)
+        self.images_per_call = images_per_call or PRECISION_IMAGES_PER_CALL.get(
+            (self.device.type, precision), IMAGES_PER_CALL.get(self.device.type, 1))
 
     @property
     def network(self):

@@ -70,11 +70,12 @@ def test_torch_backend_bf16_is_batch_invariant(backbone, images):
     """The fixed call shape holds in bf16: an image protected alone or in a batch is the same."""
     x, y = (t.numpy() for t in images)
     backend = TorchBackend(load_model("cifar10-backbone"), precision="bf16")
-    assert backend.channels_last and backend.precision == "bf16"
+    assert backend.channels_last and backend.precision == "bf16" and backend.images_per_call == 2
     from mspd_edge.pipeline import Settings
 
     settings = Settings(seed=0, n_samples=4).resolved(backend)
     noise = [n.numpy() if hasattr(n, "numpy") else n for n in draw_noise(3, 4, x.shape, 2)]
     batch = backend.run(x, y, noise, settings)
-    alone = backend.run(x[2:3], y[2:3], [n[:, 2:3] for n in noise], settings)
-    np.testing.assert_array_equal(batch[2:3], alone)
+    for k in (1, 2):   # image 1 shares its call with image 0 in the batch, image 2 with image 3
+        alone = backend.run(x[k:k + 1], y[k:k + 1], [n[:, k:k + 1] for n in noise], settings)
+        np.testing.assert_array_equal(batch[k:k + 1], alone)

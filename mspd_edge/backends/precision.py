@@ -8,7 +8,7 @@ averaging, 8-bit budget) stay float32 on every backend.
 
 * torch: autocast bf16 on a CPU with native bf16 (AVX512_BF16 or AMX-BF16; elsewhere oneDNN
   emulates it, slower than fp32) and fp16 on a CPU with AMX-FP16 (AVX512-FP16 alone measured
-  3x slower than fp32), bf16/fp16 on CUDA.
+  no faster than fp32), bf16/fp16 on CUDA.
 * ort: the export bundle of that precision (``mspd-edge export --precision``): int8 on the CPU
   and TensorRT providers, fp16 on the CUDA and TensorRT providers.
 * trt: fp16 and int8 bundles (strongly typed networks build what the graph's types say).
@@ -33,7 +33,7 @@ _NATIVE = {"bf16": ("avx512_bf16", "amx_bf16", "bf16"),   # x86 AVX-512/AMX; "bf
 _WHY = {"bf16": "needs AVX512_BF16 or AMX-BF16, which this CPU lacks (oneDNN would emulate bf16, "
                 "slower than fp32): use --precision fp32",
         "fp16": "needs AMX-FP16, which this CPU lacks (with AVX512-FP16 alone, fp16 autocast "
-                "measured 3x slower than fp32): use --precision bf16 or fp32"}
+                "measured no faster than fp32): use --precision bf16 or fp32"}
 
 
 def cpu_flags(cpuinfo=CPUINFO):

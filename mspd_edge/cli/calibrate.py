@@ -22,7 +22,10 @@ from .compare_args import default_threads, load_image_set
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads.  [default: all this process may use]")
 @click.option("--n-samples", type=click.IntRange(min=1), default=20, show_default=True, help="Noisy copies.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Noise seed.")
-def calibrate_command(out_dir, data, count, batch_sizes, backbone, classifier, threads, n_samples, seed):
+@click.option("--rounds", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Timing rounds (all rows interleaved in each; the median is reported).")
+def calibrate_command(out_dir, data, count, batch_sizes, backbone, classifier, threads, n_samples,
+                      seed, rounds):
     """Measure every precision that runs here against fp32, on the same images and noise.
 
     Per backend (torch, ort) and precision (fp32, bf16, fp16, int8): the input gradient's
@@ -41,7 +44,7 @@ def calibrate_command(out_dir, data, count, batch_sizes, backbone, classifier, t
     settings = settings_from({"n_samples": n_samples, "epochs": "FB", "seed": seed},
                              pipeline_mode("classifier"))
     try:
-        report = precision_report(images, options, settings, parse_sizes(batch_sizes),
+        report = precision_report(images, options, settings, parse_sizes(batch_sizes), rounds,
                                   log=lambda line: click.echo(line, err=True))
     except BackendError as exc:
         raise usage_error(exc) from None

@@ -15,7 +15,7 @@ def test_report_command(cifar10_dir, tmp_path, monkeypatch):
     out = tmp_path / "report"
     result = CliRunner().invoke(cli.main, [
         "calibrate", "--report", str(out), "--data", str(cifar10_dir / "test.npz"), "--images", "2",
-        "--n-samples", "2", "--batch-sizes", "1,2", "--threads", "1"])
+        "--n-samples", "2", "--batch-sizes", "1,2", "--threads", "1", "--rounds", "1"])
     assert result.exit_code == 0, result.output
     report = json.loads((out / "precision.json").read_text())
     plan = runnable(BackendOptions(threads=1))
