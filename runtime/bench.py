@@ -96,6 +96,31 @@ def with_ratios(records, reference="torch", key=None):
     return records
 
 
+def combine_rounds(rounds, key):
+    """One record per backend and batch size from the records of interleaved ``rounds``.
+
+    Each is the round with the median throughput (the lower one of an even count); ``key``
+    (the ratio of :func:`with_ratios`, computed within each round) becomes the median of the
+    per-round ratios, so a slow spell of a shared machine that hits one round does not skew it.
+    Every round's throughput and ratio are kept (``images_per_s_rounds``, ``<key>_rounds``).
+    """
+    groups = {}
+    for records in rounds:
+        for r in records:
+            groups.setdefault((r["backend"], r["batch_size"]), []).append(r)
+    combined = []
+    for group in groups.values():
+        ordered = sorted(group, key=lambda r: r["images_per_s"])
+        record = dict(ordered[(len(ordered) - 1) // 2], rounds=len(group),
+                      images_per_s_rounds=[r["images_per_s"] for r in group])
+        ratios = [r[key] for r in group if key in r]
+        if ratios:
+            record[key] = round(float(np.median(ratios)), 3)
+            record[f"{key}_rounds"] = ratios
+        combined.append(record)
+    return combined
+
+
 def markdown_table(records, reference="torch", key=None):
     """The records as a markdown table; the last column is ``key`` (see :func:`with_ratios`)."""
     key = key or f"ratio_vs_{reference}"

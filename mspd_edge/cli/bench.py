@@ -50,13 +50,16 @@ def parse_sizes(value):
                              "../shared/data/cifar10/test.npz beside the repo, else samples/]")
 @click.option("--warmup", type=click.IntRange(min=0), default=1, show_default=True,
               help="Untimed batches first, per batch size.")
+@click.option("--rounds", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Time every backend this many times, rounds interleaved; report the median "
+                   "round and the median of the per-round ratios (for a shared machine).")
 @click.option("--isolate/--no-isolate", default=True, show_default=True,
               help="Time each backend in a fresh process (own peak memory and thread pools).")
 @click.option("--copies-per-call", type=click.IntRange(min=1),
               help="Noisy copies per engine call for the runtime backends (a tuning knob: "
                    "small calls stay in the CPU cache).  [default: 20 on the CPU, no cap on GPUs]")
 @click.option("--worker", hidden=True)
-def bench_command(backends, batch_sizes, count, data, warmup, isolate, copies_per_call, worker, **options):
+def bench_command(backends, batch_sizes, count, data, warmup, rounds, isolate, copies_per_call, worker, **options):
     """Time backends on the same images: throughput, latency and peak memory.
 
     Every backend protects the same images with the same seed and settings, after a warm-up;
@@ -65,7 +68,7 @@ def bench_command(backends, batch_sizes, count, data, warmup, isolate, copies_pe
     images_per_s, p50_ms, p95_ms, peak_rss_mb, ms_per_image, ratio_vs_torch, ...).
     Time precisions side by side with specs like torch@fp32,torch@bf16,ort@int8.
     """
-    from ..runtime.bench import machine, markdown_table, with_ratios
+    from ..runtime.bench import combine_rounds, machine, markdown_table
 
     specs = checked_specs(worker or backends)
     sizes = parse_sizes(batch_sizes)
@@ -78,9 +81,35 @@ def bench_command(backends, batch_sizes, count, data, warmup, isolate, copies_pe
         click.echo(WORKER_PREFIX + json.dumps(_measure(specs[0], backend_opts, options, job)))
         return
     backend_opts = resolved_options(specs, options, need_classifier).but(copies_per_call=copies_per_call)
-    records, failures = [], []
+    rounds_records, failures = [], []
+    for round_index in range(rounds):
+        records = _round(specs, backend_opts, options, job, isolate, failures, round_index, rounds)
+        rounds_records.append(records)
+        if failures:
+            break
+    records = combine_rounds(rounds_records, RATIO)
+    click.echo(markdown_table(records, "torch fp32", key=RATIO))
+    if rounds > 1:
+        click.echo("\n".join(_round_ratios(records)))
+    if options["json_path"]:
+        settings = {k: options[k] for k in _SETTING_KEYS}
+        settings.update(images=count, data=data, batch_sizes=sizes, warmup=warmup, rounds=rounds,
+                        isolate=isolate,
+                        copies_per_call=copies_per_call,
+                        model_dir=None if backend_opts.model_dir is None else str(backend_opts.model_dir))
+        write_report(options["json_path"], {"machine": machine(), "settings": settings,
+                                            "records": records, "failures": failures})
+    click.get_current_context().exit(EXIT_FAILED if failures else 0)
+
+
+def _round(specs, backend_opts, options, job, isolate, failures, index, rounds):
+    """One round: every spec timed once, ratios to torch fp32 within the round."""
+    from ..runtime.bench import with_ratios
+
+    records = []
     for spec in specs:
-        click.echo(f"bench: {spec} ...", err=True)
+        click.echo(f"bench: {spec} ..." + (f" (round {index + 1}/{rounds})" if rounds > 1 else ""),
+                   err=True)
         try:
             records += (_worker(spec, backend_opts, options, job) if isolate
                         else _measure(spec, backend_opts, options, job))
@@ -89,17 +118,14 @@ def bench_command(backends, batch_sizes, count, data, warmup, isolate, copies_pe
             click.echo(f"error: {spec}: {exc.format_message()}", err=True)
     reference = next((r["backend"] for r in records
                       if split_spec(r["backend"])[0] == "torch" and r["precision"] == "fp32"), None)
-    if reference:
-        with_ratios(records, reference, key=RATIO)
-    click.echo(markdown_table(records, "torch fp32", key=RATIO))
-    if options["json_path"]:
-        settings = {k: options[k] for k in _SETTING_KEYS}
-        settings.update(images=count, data=data, batch_sizes=sizes, warmup=warmup, isolate=isolate,
-                        copies_per_call=copies_per_call,
-                        model_dir=None if backend_opts.model_dir is None else str(backend_opts.model_dir))
-        write_report(options["json_path"], {"machine": machine(), "settings": settings,
-                                            "records": records, "failures": failures})
-    click.get_current_context().exit(EXIT_FAILED if failures else 0)
+    return with_ratios(records, reference, key=RATIO) if reference else records
+
+
+def _round_ratios(records):
+    """A line per record: its ratio to torch fp32 in each round."""
+    return [f"{r['backend']} batch {r['batch_size']}: rounds "
+            + " ".join(f"{v:.2f}x" for v in r[f"{RATIO}_rounds"])
+            for r in records if f"{RATIO}_rounds" in r]
 
 
 def _measure(spec, backend_opts, options, job):
