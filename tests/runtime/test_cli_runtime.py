@@ -114,3 +114,19 @@ def test_bench_command(cifar10_dir, tiny_bundle, tiny_zoo, tmp_path):
     isolated = invoke("bench", "--backends", "ort", *common, "--batch-sizes", "1")
     assert isolated.exit_code == 0, isolated.output
     assert "| ort | fp32 | 1 |" in isolated.stdout and "n/a" in isolated.stdout   # no torch row: no ratio
+
+
+def test_bench_rounds(cifar10_dir, tiny_bundle, tiny_zoo, tmp_path):
+    result = invoke("bench", "--backends", "torch,ort", "--no-isolate", "--rounds", "3",
+                    "--batch-sizes", "2", "--images", "2", "--n-samples", "2", "--threads", "1",
+                    "--data", cifar10_dir / "test.npz", "--model-dir", tiny_bundle,
+                    "--precision", "fp32", "--backbone", tiny_zoo["tiny-back"],
+                    "--classifier", tiny_zoo["tiny-cls"], "--json", tmp_path / "bench.json")
+    assert result.exit_code == 0, result.output
+    records = json.loads((tmp_path / "bench.json").read_text())["records"]
+    assert [r["backend"] for r in records] == ["torch", "ort"]
+    ort = records[1]
+    assert ort["rounds"] == 3 and len(ort["images_per_s_rounds"]) == 3
+    assert ort["images_per_s"] == sorted(ort["images_per_s_rounds"])[1]
+    assert ort["ratio_vs_torch"] == pytest.approx(np.median(ort["ratio_vs_torch_rounds"]), abs=1e-3)
+    assert "ort batch 2: rounds " in result.stdout
