@@ -6,6 +6,9 @@
   bf16 runs on AMX or AVX512_BF16 where the CPU has them): what the convolutions could reach.
 * Profile: ``torch.profiler`` over the cascade of ``--images`` real images (N copies, "FB")
   with the torch backend; the self CPU time of the operators, grouped.
+* ``--compile``: one gradient call of the backend's shape, eager against ``torch.compile``
+  (inductor, which fuses the batch norms, activations and copies that eager runs one by one),
+  and the compile time: the lever not taken by default (README "Precision").
 
     python benchmarks/precision_limits.py --threads 2 --json benchmarks/results/precision-limits.json
 """
@@ -24,6 +27,7 @@ from mspd_edge.backends.precision import cpu_reason
 from mspd_edge.data import load_npz
 from mspd_edge.noise import batch_noise, image_key
 from mspd_edge.pipeline import Settings
+from mspd_edge.reference import input_grad
 from mspd_edge.torch_backend import TorchBackend
 from mspd_edge.zoo import load_model
 
@@ -70,12 +74,37 @@ def profile_groups(backend, x, labels, noise, settings):
     return wall, {g: round(100 * t / cpu, 1) for g, t in sorted(totals.items(), key=lambda kv: -kv[1])}
 
 
+def compiled_speedup(backend, repeats=15):
+    """Eager and ``torch.compile`` ms of one input-gradient call of ``backend``'s shape."""
+    n = backend.images_per_call * 20
+    x, y = torch.rand(n, 3, 32, 32), torch.zeros(n, dtype=torch.long)
+    net = backend.network
+
+    def per_call(model):
+        input_grad(model, x, y, **net)
+        start = time.perf_counter()
+        for _ in range(repeats):
+            input_grad(model, x, y, **net)
+        return 1000 * (time.perf_counter() - start) / repeats
+
+    eager = per_call(backend.backbone)
+    compiled = torch.compile(backend.backbone)
+    start = time.perf_counter()
+    input_grad(compiled, x, y, **net)
+    compile_s = time.perf_counter() - start
+    fast = per_call(compiled)
+    return {"copies_per_call": n, "eager_ms_per_call": round(eager, 1),
+            "compiled_ms_per_call": round(fast, 1), "speedup": round(eager / fast, 2),
+            "compile_s": round(compile_s, 1)}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--images", type=int, default=4)
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     backbone = load_model("cifar10-backbone")
@@ -98,6 +127,8 @@ def main():
             "ms_per_image_profiled": round(ms, 1), "matmul_peak_gflops": round(peak, 1),
             "achieved_gflops": round(40 * flops / 1e9 / (ms / 1000), 1),
             "limit_ms_per_image": round(1000 * 40 * flops / 1e9 / peak, 2), "self_cpu_share_%": groups}
+        if args.compile:
+            out["precisions"][precision]["torch_compile"] = compiled_speedup(backend)
     print(json.dumps(out, indent=2))
     if args.json:
         args.json.write_text(json.dumps(out, indent=2) + "\n")
