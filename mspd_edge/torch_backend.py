@@ -15,9 +15,9 @@ from .reference import input_grad, mcgs
 # batch that fills a GPU.
 IMAGES_PER_CALL = {"cpu": 1, "cuda": 16}
 # bf16 on the CPU: two images (40 copies) per call. Its small convolutions leave the two threads
-# idle between tiny ops, so larger calls pay (benchmarks/torch_call_size.py, 2 threads: 48.1
-# ms/image at one image per call, 31.6 at four, 29.1 at sixteen); two keeps a one-image batch as
-# fast as fp32's while a batch of 16 gains most of it (README "Precision").
+# idle between tiny ops, so larger calls pay (benchmarks/torch_call_size.py, 2 threads: 37.5
+# ms/image at one image per call, 31.4 at two, 26.1 at four, 24.4 at eight); two keeps a
+# one-image batch as fast as fp32's while a batch of 16 gains most of it (docs/precision.md).
 PRECISION_IMAGES_PER_CALL = {("cpu", "bf16"): 2}
 # The channels-last memory layout for the network where it measured faster (README "Precision":
 # bf16 on the CPU); fp32 keeps the reference's layout.
