@@ -66,3 +66,19 @@ def test_bad_sizes_are_refused():
         build("resnext", depth=12)
     with pytest.raises(ValueError, match="unknown architecture"):
         build("vgg")
+
+
+def test_same_padding_inside_the_convolution_equals_tf_same():
+    """The stride-1 convolutions pad inside themselves: the same as TF-'SAME' done by hand."""
+    import torch.nn.functional as F
+
+    from mspd_edge.zoo.dm_resnet import _same_conv, _same_pad
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 8, 9, 9)
+    for stride, by_hand in ((1, (1, 1, 1, 1)), (2, (0, 1, 0, 1))):
+        conv = _same_conv(8, 4, stride)
+        expected = F.conv2d(F.pad(x, by_hand), conv.weight, stride=stride)
+        assert torch.allclose(conv(_same_pad(x, stride)), expected, rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="unsupported stride 3"):
+        _same_conv(8, 4, 3)
