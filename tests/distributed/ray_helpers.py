@@ -12,7 +12,10 @@ from mspd_edge.pipeline import Settings
 SEED = 5
 SAMPLES = 4
 OBJECT_STORE_BYTES = 256 << 20
-BAD = {"truncated.png": "truncated image", "notes.png": "not an image"}
+BAD = {"truncated.png": "truncated image", "notes.png": "not an image", "truncated-photo.jpg": "truncated image"}
+COUNTS = {"written": 27, "skipped": 1, "failed": 3, "pending": 0}   # a job on the ``inputs`` fixture
+PHOTO_SIDE = 1536   # 2.4 MP: a file of several LARGE_FILE_BYTES as JPEG
+PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
 
 
 
