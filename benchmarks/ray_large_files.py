@@ -1,16 +1,21 @@
-"""Which files ``--engine ray`` should protect whole in an actor: both routes timed by file size.
+"""Which images ``--engine ray`` should protect whole in an actor: both routes timed by image size.
 
-    python benchmarks/ray_large_files.py [--sides 64 128 256 512 1024] [--repeats 2]
-                                         [--json benchmarks/results/ray-large-files.json]
+    python benchmarks/ray_large_files.py [--sides 64 256 1024 2048] [--formats jpg png]
+        [--group-bytes 1048576] [--repeats 1] [--json benchmarks/results/ray-large-files.json]
+    # the group sizes: --group-bytes 262144 1048576 4194304 --json .../ray-large-files-groups.json
 
 For each side S and format (JPEG q90, PNG), a set of S x S crops of ``skimage.data`` photos
 resized as ``ray_throughput.py`` makes its photos (about 30 MP per set, 24 to 300 files), is
 protected by ``protect_dataset`` on a 2-CPU Ray cluster started here (2 actors x 1 thread,
-ORT, the default models, seed 0, no metrics) twice: every file batched (decode tasks, pixels
-through the object store to the actors and on to the write tasks) and every file whole (read,
-protected and written by its actor: ``large_file_bytes=0``). Runs alternate between the
-routes. The smallest mean file size at which the whole route is not slower sets
-``ray_job.LARGE_FILE_BYTES``. Ray's HOME and temp dir are in the work folder.
+ORT, the default models, seed 0, no metrics): every file batched (decode tasks, pixels
+through the object store to the actors and on to the write tasks: ``large_pixels=None``,
+the default groups),
+then every file whole (read, protected and written by its actor: ``large_pixels=0``,
+``photo_file_bytes=0``) in groups of at most each ``--group-bytes`` of input
+(``ray_job.PHOTO_GROUP_BYTES``, set on this driver, which groups the files). Runs alternate
+between the routes. Where the whole route starts to win sets ``stages.LARGE_PIXELS`` (and
+``ray_job.PHOTO_FILE_BYTES`` below it); the best group size ``PHOTO_GROUP_BYTES``. Ray's
+HOME and temp dir are in the work folder.
 """
 import argparse
 import json
@@ -25,9 +30,10 @@ import numpy as np
 
 from ray_throughput import PHOTOS
 
+from mspd_edge.distributed.ray_job import PHOTO_GROUP_BYTES
+
 SET_PIXELS = 30e6          # pixels per set: ~10 s of the batched route
 SET_FILES = (24, 300)      # fewest and most files per set
-ROUTES = {"batched": None, "whole": 0}   # large_file_bytes of each route
 
 
 def image_set(folder, side, fmt):
@@ -48,15 +54,17 @@ def image_set(folder, side, fmt):
     return count, round(float(np.mean(sizes)))
 
 
-def timed_job(source, out, large_file_bytes):
-    from mspd_edge.distributed import protect_dataset
+def timed_job(source, out, whole, group_bytes):
+    from mspd_edge.distributed import protect_dataset, ray_job
     from mspd_edge.pipeline import Settings
     from mspd_edge.protect import FileOptions
 
     shutil.rmtree(out, ignore_errors=True)
+    ray_job.PHOTO_GROUP_BYTES = group_bytes
     start = time.perf_counter()
     result = protect_dataset([str(source)], str(out), settings=Settings(seed=0), workers=2,
-                             files=FileOptions(metrics=False), large_file_bytes=large_file_bytes,
+                             files=FileOptions(metrics=False), large_pixels=0 if whole else None,
+                             photo_file_bytes=0 if whole else ray_job.PHOTO_FILE_BYTES,
                              log=lambda line, error: None)
     seconds = time.perf_counter() - start
     assert result.counts["failed"] == 0, result.counts
@@ -65,9 +73,10 @@ def timed_job(source, out, large_file_bytes):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sides", type=int, nargs="+", default=[64, 128, 256, 512, 1024])
+    parser.add_argument("--sides", type=int, nargs="+", default=[64, 256, 1024, 2048])
     parser.add_argument("--formats", nargs="+", default=["jpg", "png"])
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--group-bytes", type=int, nargs="+", default=[PHOTO_GROUP_BYTES])
+    parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--json", type=Path,
                         default=Path(__file__).resolve().parent / "results" / "ray-large-files.json")
     args = parser.parse_args(argv)
@@ -99,15 +108,20 @@ def bench(work, args):
             for side in args.sides:
                 source = work / f"{fmt}-{side}"
                 count, mean_bytes = image_set(source, side, fmt)
-                times = {route: [] for route in ROUTES}
+                routes = {"batched": (False, PHOTO_GROUP_BYTES),
+                          **{f"whole {g}": (True, g) for g in args.group_bytes}}
+                times = {route: [] for route in routes}
                 for _ in range(args.repeats):
-                    for route, threshold in ROUTES.items():
-                        times[route].append(timed_job(source, work / f"out-{route}", threshold))
+                    for route, (whole, group_bytes) in routes.items():
+                        times[route].append(timed_job(source, work / "out", whole, group_bytes))
                 best = {route: min(t) for route, t in times.items()}
-                row = {"format": fmt, "side": side, "files": count, "mean_file_bytes": mean_bytes,
+                row = {"format": fmt, "side": side, "megapixels": round(side * side / 1e6, 3), "files": count,
+                       "mean_file_bytes": mean_bytes,
                        "seconds": {route: [round(t, 2) for t in ts] for route, ts in times.items()},
                        "ms_per_file": {route: round(1000 * t / count, 1) for route, t in best.items()},
-                       "whole_vs_batched": round(best["batched"] / best["whole"], 3)}
+                       "batched_over_whole": {route: round(best["batched"] / t, 3)
+                                              for route, t in best.items() if route != "batched"},
+                       "load_average": round(os.getloadavg()[0], 2)}
                 rows.append(row)
                 print(json.dumps(row), flush=True)
                 shutil.rmtree(source)

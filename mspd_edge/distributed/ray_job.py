@@ -10,9 +10,12 @@ streams groups of files through three operators:
    writing always find a CPU (an actor pool holding every CPU starves the read tasks);
 3. ``write_outputs`` tasks: describe, encode, write atomically.
 
-A large file (:data:`LARGE_FILE_BYTES` or more) is a group of its own that the decode and
-write tasks pass on: its actor reads, protects and writes it, so its pixels never cross the
-object store (twice, tens of MB for a photo). Ray Data's backpressure bounds what is in
+A large image (:data:`~mspd_edge.distributed.stages.LARGE_PIXELS` or more) is read,
+protected and written by its actor, so its pixels never cross the object store (twice, tens
+of MB for a photo); the decode and write tasks pass its row on. Which files those are, the
+decode task reads from their headers; files of :data:`PHOTO_FILE_BYTES` or more (perhaps
+photos) travel in groups of at most :data:`PHOTO_GROUP_BYTES`, so that the actors share
+them evenly. Ray Data's backpressure bounds what is in
 flight; a killed actor is restarted and its batch retried (Ray Data's defaults for actor
 pools: ``max_restarts=-1``, ``max_task_retries=-1``). The driver appends each settled row to
 the manifest, written when the job ends; on Ctrl-C (KeyboardInterrupt) it ends the job and
@@ -37,13 +40,20 @@ from ..io import check_writable, output_name
 from ..protect import FileOptions, NoInputError, OutputError, Summary, missing_reason
 from .actors import Protector, pack_bundle
 from .manifest import ManifestWriter, encode_row, manifest_row
-from .stages import NO_LABEL, JobSpec, decode_groups, write_outputs
+from .stages import LARGE_PIXELS, NO_LABEL, JobSpec, decode_groups, write_outputs
 from .storage import list_sources, resolve
 
 IO_CPUS = 0.25          # logical CPUs of one decode or write task
 IO_SHARE = 0.25         # share of the cluster's CPUs that the actors leave to those tasks
 GROUP_BYTES = 8 << 20   # input bytes per decode task (and at most one cascade batch of files)
-LARGE_FILE_BYTES = 1 << 20   # PLACEHOLDER
+# benchmarks/ray_large_files.py (results/ray-large-files*.json), 2 actors on 2 CPUs: protected
+# whole in its actor, a 1 MP photo took 1.05-1.34x less time than batched, a 0.26 MP one
+# 1.22-1.34x more; a file under 64 KiB holds less than 0.5 MP even as a smooth JPEG q90
+# (0.13-0.18 bytes per pixel), so only larger files' headers are read.
+PHOTO_FILE_BYTES = 64 << 10
+# Groups of photos: one file each at ~1 MP (0.18-0.7 MB) took 1.1-1.4x longer than 1 MiB
+# groups (task overheads); 4 MiB groups were no faster and share a job's tail worse.
+PHOTO_GROUP_BYTES = 1 << 20
 MANIFEST_NAME = "manifest.jsonl"
 
 
@@ -111,7 +121,7 @@ def _stderr(line, error):
 def protect_dataset(inputs, output, *, backend="ort", options=BackendOptions(), settings=Settings(),
                     files=FileOptions(), reverse=False, labels=None, recursive=False, overwrite=False,
                     manifest=None, workers=None, gpus_per_worker=0.0, filesystem=None, progress=False,
-                    log=_stderr, large_file_bytes=LARGE_FILE_BYTES):
+                    log=_stderr, large_pixels=LARGE_PIXELS, photo_file_bytes=PHOTO_FILE_BYTES):
     """Protect (or revert) the images of ``inputs`` into ``output`` on the connected Ray cluster.
 
     ``inputs``: local files, folders, globs, or URIs of files and prefixes (``s3://...``);
@@ -122,8 +132,8 @@ def protect_dataset(inputs, output, *, backend="ort", options=BackendOptions(), 
     from the models). The other arguments are those of :func:`mspd_edge.protect.protect_files`,
     but ``labels`` may also be a ``--labels`` value ("folder" or a CSV file). Existing outputs
     that are complete protections of their input are skipped (undecodable ones are redone).
-    Files of ``large_file_bytes`` or more (None: none) are read, protected and written by their
-    actor. A KeyboardInterrupt ends the job with a manifest whose unsettled inputs are
+    Images of ``large_pixels`` or more (None: none) in files of ``photo_file_bytes`` or more
+    are read, protected and written by their actor. A KeyboardInterrupt ends the job with a manifest whose unsettled inputs are
     ``pending`` (``JobResult.interrupted``). Returns a :class:`JobResult`; raises :class:`~mspd_edge.protect.NoInputError` when no input
     file is found, :class:`~mspd_edge.protect.OutputError` when a local output folder cannot
     be written.
@@ -148,12 +158,12 @@ def protect_dataset(inputs, output, *, backend="ort", options=BackendOptions(), 
         _settle(writer, encode_row(manifest_row(str(item), "failed", error=why)), log)
     for uri, why in unsupported:
         _settle(writer, encode_row(manifest_row(uri, "skipped", error=why)), log)
-    plans, filesystems = _plan(sources, destination, labels, files.format, large_file_bytes, writer, log)
+    plans, filesystems = _plan(sources, destination, labels, files.format, photo_file_bytes, writer, log)
     if not ray.is_initialized():
         ray.init()   # a local cluster, as Ray Data would start
     pool = plan_workers(ray.cluster_resources(), workers, options.threads, gpus_per_worker)
     job = JobSpec(filesystems, destination.filesystem, settings.eps, tuple(holder.input_size), files,
-                  overwrite)
+                  overwrite, large_pixels)
     protector = dict(backend=backend, options=options.but(threads=options.threads or 1), settings=settings,
                      job=job, reverse=reverse, bundle=None if bundle is None else pack_bundle(bundle),
                      originals=files.metrics)
@@ -206,7 +216,7 @@ def _check_writable(destination):
         raise OutputError(f"{destination.uri}: cannot write there: {exc.strerror or exc}") from None
 
 
-def _plan(sources, destination, labels, fmt, large_file_bytes, writer, log):
+def _plan(sources, destination, labels, fmt, photo_file_bytes, writer, log):
     """Plans (JSON-ready dicts) for the sources whose output is free and label resolves."""
     plans, claimed, filesystems = [], {}, []
     for where, relative, size in sources:
@@ -234,17 +244,18 @@ def _plan(sources, destination, labels, fmt, large_file_bytes, writer, log):
         size = size or 0
         plans.append({"input": where.uri, "src": where.path, "fs": index, "output": output.uri,
                       "dst": output.path, "label": label, "bytes": size,
-                      "large": large_file_bytes is not None and size >= large_file_bytes})
+                      "photo": size >= photo_file_bytes})
     return plans, tuple(filesystems)
 
 
-def _groups(plans, batch_size):
-    """Plans grouped for the decode tasks: at most ``batch_size`` files or GROUP_BYTES each; a
-    large file alone (a task of its own for any idle actor)."""
+def group_plans(plans, batch_size):
+    """Plans grouped for the decode tasks: at most ``batch_size`` files and GROUP_BYTES
+    (PHOTO_GROUP_BYTES for photos) each, photos and other files apart."""
     groups, group, size = [], [], 0
     for plan in plans:
-        if group and (plan["large"] or group[-1]["large"] or len(group) == batch_size
-                      or size + plan["bytes"] > GROUP_BYTES):
+        limit = PHOTO_GROUP_BYTES if plan["photo"] else GROUP_BYTES
+        if group and (plan["photo"] != group[-1]["photo"] or len(group) == batch_size
+                      or size + plan["bytes"] > limit):
             groups.append(group)
             group, size = [], 0
         group.append(plan)
@@ -254,7 +265,7 @@ def _groups(plans, batch_size):
 
 def _dataset(plans, job, protector, pool, batch_size):
     """The job's Dataset: one block per group, each group one call of an actor."""
-    groups = _groups(plans, batch_size)
+    groups = group_plans(plans, batch_size)
     items = [{"group": json.dumps(group)} for group in groups]
     dataset = ray.data.from_items(items, override_num_blocks=len(items))
     dataset = dataset.map_batches(decode_groups, batch_size=None, num_cpus=IO_CPUS, fn_kwargs={"job": job})

@@ -12,13 +12,21 @@ from ray_helpers import OBJECT_STORE_BYTES, PHOTO_SIDE, PHOTOS, wait_until_gone
 ray = pytest.importorskip("ray")
 pytest.importorskip("moto.server")
 
+@pytest.fixture(scope="session")
+def ray_session_home(tmp_path_factory):
+    """One private HOME for every module's cluster: Ray 2.60 keeps its auth token there
+    (``~/.ray/auth_token``), and a process that started a cluster looks for it there again."""
+    return tmp_path_factory.mktemp("ray-home")
+
+
 @pytest.fixture(scope="module")
-def ray_home(tmp_path_factory):
+def ray_home(tmp_path_factory, ray_session_home):
     """A private HOME, RAY_TMPDIR and mspd-edge cache (where actors unpack the model bundle)
     for the module, restored afterwards; the temp root."""
     root = tmp_path_factory.mktemp("r")
     with pytest.MonkeyPatch.context() as patch:
-        for key, folder in (("HOME", "home"), ("RAY_TMPDIR", "t"), ("MSPD_EDGE_CACHE", "cache")):
+        patch.setenv("HOME", str(ray_session_home))
+        for key, folder in (("RAY_TMPDIR", "t"), ("MSPD_EDGE_CACHE", "cache")):
             patch.setenv(key, str(root / folder))
         yield root
 

@@ -13,7 +13,8 @@ from PIL import Image
 from ray_helpers import BAD, COUNTS, PHOTO_SIDE, SAMPLES, SEED, hidden, local_protect, pngs, run_ray, s3_uri
 
 from mspd_edge.distributed.manifest import COLUMNS, read_manifest
-from mspd_edge.distributed.ray_job import LARGE_FILE_BYTES
+from mspd_edge.distributed.ray_job import PHOTO_FILE_BYTES
+from mspd_edge.distributed.stages import LARGE_PIXELS
 from mspd_edge.protect import FileOptions
 
 
@@ -27,21 +28,21 @@ def local(inputs, tiny_bundle, tmp_path_factory):
     return pngs(out), {Path(r["output"]).relative_to(out).as_posix(): r for r in records}
 
 
-def test_the_default_threshold_parts_thumbnails_from_photos(inputs):
+def test_the_defaults_part_thumbnails_from_photos(inputs):
     sizes = {p.name: p.stat().st_size for p in inputs.rglob("*.*")}
-    assert max(size for name, size in sizes.items() if name.startswith("img")) < LARGE_FILE_BYTES
-    assert min(sizes["large0.jpg"], sizes["large1.jpg"], sizes["truncated-photo.jpg"]) >= LARGE_FILE_BYTES
+    assert max(size for name, size in sizes.items() if name.startswith("img")) < PHOTO_FILE_BYTES
+    assert min(sizes["large0.jpg"], sizes["large1.jpg"], sizes["truncated-photo.jpg"]) >= PHOTO_FILE_BYTES
+    assert PHOTO_SIDE ** 2 >= LARGE_PIXELS > 160 * 120   # the photos, not the crop
 
 
-@pytest.mark.parametrize("workers, batch_size, large_file_bytes", [(1, 3, None), (2, None, LARGE_FILE_BYTES),
-                                                                   (4, 2, 0)])
+@pytest.mark.parametrize("workers, batch_size, route", [(1, 3, {"large_pixels": None}), (2, None, {}),
+                                                      (4, 2, {"large_pixels": 0, "photo_file_bytes": 0})])
 def test_same_bytes_as_local_protect_whatever_the_partitioning(ray_cluster, inputs, tiny_bundle, local,
-                                                              tmp_path, workers, batch_size, large_file_bytes):
-    """Every file batched (None), the photos whole (the default) or every file whole (0)."""
+                                                              tmp_path, workers, batch_size, route):
+    """Every file batched, the photos whole (the defaults) or every file whole."""
     outputs, records = local
     out = tmp_path / "out"
-    result = run_ray(inputs, out, tiny_bundle, workers=workers, batch_size=batch_size,
-                     large_file_bytes=large_file_bytes)
+    result = run_ray(inputs, out, tiny_bundle, workers=workers, batch_size=batch_size, **route)
     assert pngs(out) == outputs and len(outputs) == COUNTS["written"]
     assert result.counts == COUNTS and not result.interrupted
     rows = read_manifest((out / "manifest.jsonl").read_text())
@@ -90,7 +91,7 @@ def test_a_rerun_skips_complete_outputs_and_redoes_the_rest(ray_cluster, inputs,
     (out / "photos" / "large1.png").write_bytes(damaged[: len(damaged) // 2])   # redone by its actor
     result = run_ray(inputs, out, tiny_bundle, workers=2)
     rows = {Path(row["input"]).name: row for row in read_manifest((out / "manifest.jsonl").read_text())}
-    assert rows["img04.png"]["status"] == rows["img08.png"]["status"] == rows["large1.jpg"]["status"] == "written"
+    assert {rows[name]["status"] for name in ("img04.png", "img08.png", "large1.jpg")} == {"written"}
     assert rows["img12.png"]["status"] == "failed" and "--overwrite" in rows["img12.png"]["error"]
     assert (out / "img12.png").read_bytes() == foreign
     assert result.counts == {"written": 3, "skipped": 24, "failed": 4, "pending": 0}
