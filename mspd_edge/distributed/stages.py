@@ -8,8 +8,7 @@ input's metadata kept, atomically). Between them the actors of
 :mod:`~mspd_edge.distributed.actors` protect the ``pending`` rows. A ``large`` row (an
 image of ``JobSpec.large_pixels`` or more, by its header) is left undecoded; its actor runs
 every stage (:func:`protect_large`), so only its manifest row crosses the object store.
-Every stage
-turns a failure into that row's ``error``, never into a failed job.
+Every stage turns a failure into that row's ``error``, never into a failed job.
 """
 import json
 import time
