@@ -2,7 +2,7 @@
 
     python benchmarks/ray_large_files.py [--sides 64 256 1024 2048] [--formats jpg png]
         [--group-bytes 1048576] [--repeats 1] [--json benchmarks/results/ray-large-files.json]
-    # the group sizes: --group-bytes 262144 1048576 4194304 --json .../ray-large-files-groups.json
+    # the group sizes: --sides 64 256 1024 2048 --group-bytes 262144 1048576 4194304 --json ...-groups.json
 
 For each side S and format (JPEG q90, PNG), a set of S x S crops of ``skimage.data`` photos
 resized as ``ray_throughput.py`` makes its photos (about 30 MP per set, 24 to 300 files), is

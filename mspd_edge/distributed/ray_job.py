@@ -46,13 +46,13 @@ from .storage import list_sources, resolve
 IO_CPUS = 0.25          # logical CPUs of one decode or write task
 IO_SHARE = 0.25         # share of the cluster's CPUs that the actors leave to those tasks
 GROUP_BYTES = 8 << 20   # input bytes per decode task (and at most one cascade batch of files)
-# benchmarks/ray_large_files.py (results/ray-large-files*.json), 2 actors on 2 CPUs: protected
-# whole in its actor, a 1 MP photo took 1.05-1.34x less time than batched, a 0.26 MP one
-# 1.22-1.34x more; a file under 64 KiB holds less than 0.5 MP even as a smooth JPEG q90
-# (0.13-0.18 bytes per pixel), so only larger files' headers are read.
+# Files that may hold LARGE_PIXELS: smooth photos as JPEG q90 took 0.13-0.18 bytes per pixel
+# (benchmarks/ray_large_files.py), so a smaller file holds less than 0.5 MP; only larger
+# files' headers are read (in the decode tasks).
 PHOTO_FILE_BYTES = 64 << 10
-# Groups of photos: one file each at ~1 MP (0.18-0.7 MB) took 1.1-1.4x longer than 1 MiB
-# groups (task overheads); 4 MiB groups were no faster and share a job's tail worse.
+# Input bytes per group of such files (results/ray-large-files-groups.json): one ~1 MP file
+# per task (0.18-0.7 MB) took 1.2-1.4x as long as 1 MiB groups (Ray's per-task costs), 4 MiB
+# groups 0.86-1.09x as long (fewer, longer tasks share a job's tail worse).
 PHOTO_GROUP_BYTES = 1 << 20
 MANIFEST_NAME = "manifest.jsonl"
 

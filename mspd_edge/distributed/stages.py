@@ -26,9 +26,10 @@ from .storage import Location, is_file, local_file, write_atomic
 
 PENDING = "pending"   # decoded, waiting for the protector
 LARGE = "large"       # a file its actor reads, protects and writes (protect_large)
-# benchmarks/ray_large_files.py, 2 actors on 2 CPUs: whole in its actor, a 1 MP image took
-# 1.05-1.34x less time than batched (its pixels twice through the object store), a 0.26 MP
-# one 1.22-1.34x more (the batched route overlaps decoding and encoding with protection).
+# benchmarks/ray_large_files.py (results/ray-large-files*.json; 2 actors on 2 shared CPUs,
+# runs vary by ~20%): protected whole in their actor, 4 MP images went 1.1-1.4x as fast as
+# batched (pixels twice through the object store), 1 MP ones 0.9-1.4x, 0.26 MP ones
+# 0.75-1.15x (batched, decoding and encoding overlap with protection); 0.5 MP lies between.
 LARGE_PIXELS = 500_000
 NO_LABEL = -1
 METADATA = ("icc", "exif", "xmp")   # the input's metadata columns (bytes, b"" for none)
