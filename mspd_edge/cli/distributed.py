@@ -39,7 +39,8 @@ def engine_args():
                      help="local: this process. ray: a Ray Data job (streaming decode tasks, a pool "
                           "of actors holding the backend, write tasks) on a local or remote Ray "
                           "cluster; INPUT and -o may then be object-storage URIs (s3://bucket/prefix), "
-                          "--backend defaults to ort, and a manifest row is written per input."),
+                          "--backend defaults to ort, and a manifest row is written per input; "
+                          "Ctrl-C stops it at once, with a manifest (the inputs left: pending)."),
         click.option("--address", help="[ray] The cluster to join (host:6379, ray://host:10001, auto).  "
                                        "[default: $RAY_ADDRESS, else a cluster on this machine]"),
         click.option("--workers", type=click.IntRange(min=1),

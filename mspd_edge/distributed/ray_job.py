@@ -15,11 +15,11 @@ protected and written by its actor, so its pixels never cross the object store (
 of MB for a photo); the decode and write tasks pass its row on. Which files those are, the
 decode task reads from their headers; files of :data:`PHOTO_FILE_BYTES` or more (perhaps
 photos) travel in groups of at most :data:`PHOTO_GROUP_BYTES`, so that the actors share
-them evenly. Ray Data's backpressure bounds what is in
-flight; a killed actor is restarted and its batch retried (Ray Data's defaults for actor
-pools: ``max_restarts=-1``, ``max_task_retries=-1``). The driver appends each settled row to
-the manifest, written when the job ends; on Ctrl-C (KeyboardInterrupt) it ends the job and
-writes the rows settled so far and a ``pending`` row for each other input.
+them evenly. Ray Data's backpressure bounds what is in flight; a killed actor is restarted
+and its batch retried (Ray Data's defaults for actor pools: ``max_restarts=-1``,
+``max_task_retries=-1``). The driver appends each settled row to the manifest, written when
+the job ends; on Ctrl-C (KeyboardInterrupt) it ends the job and writes the rows settled so
+far and a ``pending`` row for each other input.
 """
 import json
 import sys
@@ -133,8 +133,9 @@ def protect_dataset(inputs, output, *, backend="ort", options=BackendOptions(), 
     but ``labels`` may also be a ``--labels`` value ("folder" or a CSV file). Existing outputs
     that are complete protections of their input are skipped (undecodable ones are redone).
     Images of ``large_pixels`` or more (None: none) in files of ``photo_file_bytes`` or more
-    are read, protected and written by their actor. A KeyboardInterrupt ends the job with a manifest whose unsettled inputs are
-    ``pending`` (``JobResult.interrupted``). Returns a :class:`JobResult`; raises :class:`~mspd_edge.protect.NoInputError` when no input
+    are read, protected and written by their actor. A KeyboardInterrupt ends the job with a
+    manifest whose unsettled inputs are ``pending`` (``JobResult.interrupted``). Returns a
+    :class:`JobResult`; raises :class:`~mspd_edge.protect.NoInputError` when no input
     file is found, :class:`~mspd_edge.protect.OutputError` when a local output folder cannot
     be written.
     """

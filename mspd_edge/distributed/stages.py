@@ -229,7 +229,8 @@ def _written(row, original, pixels, label, job):
     decoded = Decoded(None, *(row[key] or None for key in METADATA))
     record = _record(plan, original, pixels, label, job, decoded)
     try:
-        write_output(Location(job.destination, row["dst"], plan["output"]), pixels, decoded, job.options.format)
+        write_output(Location(job.destination, row["dst"], plan["output"]), pixels, decoded,
+                     job.options.format)
     except OSError as exc:
         return settled(plan, "failed", float(row["seconds"]) + time.perf_counter() - start,
                        error=f"cannot write {plan['output']}: {exc.strerror or exc}")

@@ -1,7 +1,9 @@
-"""The actor pool's reservations: actors never hold the CPUs that reading and writing need."""
+"""The actor pool's reservations (actors never hold the CPUs that reading and writing need) and
+the groups of files that make its tasks."""
 import pytest
 
-from mspd_edge.distributed.ray_job import IO_CPUS, IO_SHARE, PHOTO_FILE_BYTES, PHOTO_GROUP_BYTES, group_plans, plan_workers
+from mspd_edge.distributed.ray_job import (IO_CPUS, IO_SHARE, PHOTO_FILE_BYTES, PHOTO_GROUP_BYTES, group_plans,
+                                           plan_workers)
 
 
 @pytest.mark.parametrize("cpus, workers, threads", [(2, None, None), (2, None, 2), (2, 4, 1), (2, 1, 8),
