@@ -16,8 +16,9 @@ seconds per 12 MP photo on one core and would dominate both). Runs alternate so 
 in machine load hits all alike. Ray's HOME and temp dir are in the work folder.
 
 ``--stages`` times each stage of one image in this process, one thread (median of 3): decode
-(``read_image``), protection (``protect_batch``, ORT), encode (``encode_output``) and SSIM,
-for a CIFAR-10 image and a 12 MP photo, and the bytes each image puts in Ray's object store;
+(``read_image``), protection (``protect_batch``, ORT), encode and write (``write_output``) and
+SSIM, for a CIFAR-10 image and a 12 MP photo, and the bytes each image puts in Ray's object
+store on its route (an image of ``LARGE_PIXELS`` or more stays in its actor: none);
 docs/distributed.md works out the scaling from them.
 """
 import argparse
@@ -171,7 +172,8 @@ def _median_seconds(function, repeats=3):
 def stage_costs():
     """Seconds per stage of one image (one thread) and the bytes it moves through the object store."""
     from mspd_edge.backends import BackendOptions, build_backend
-    from mspd_edge.distributed.stages import write_output
+    from mspd_edge.distributed.ray_job import PHOTO_FILE_BYTES
+    from mspd_edge.distributed.stages import LARGE_PIXELS, write_output
     from mspd_edge.distributed.storage import resolve
     from mspd_edge.io import read_image
     from mspd_edge.metrics import ssim
@@ -192,16 +194,18 @@ def stage_costs():
             decoded = read_image(path)
             protected = protect_batch([decoded.pixels], backend, settings)[0][0]
             output = resolve(work / f"{name}-out.png")
+            pixels = decoded.pixels.shape[0] * decoded.pixels.shape[1]
+            large = path.stat().st_size >= PHOTO_FILE_BYTES and pixels >= LARGE_PIXELS
             costs[name] = {
-                "file_bytes": path.stat().st_size,
+                "file_bytes": path.stat().st_size, "route": "whole in its actor" if large else "batched",
                 "decode_s": _median_seconds(lambda: read_image(path)),
                 "protect_s": _median_seconds(lambda: protect_batch([decoded.pixels], backend, settings)),
                 "encode_s": _median_seconds(lambda: write_output(output, protected, decoded, "png")),
                 "ssim_s": _median_seconds(lambda: ssim(decoded.pixels, protected), 1),
                 "output_bytes": Path(output.path).stat().st_size,
-                # decode -> actor: the pixels; actor -> writer: protected (and original) pixels
-                "object_store_bytes": 3 * decoded.pixels.nbytes,
-                "object_store_bytes_no_metrics": 2 * decoded.pixels.nbytes}
+                # batched: decode -> actor the pixels, actor -> writer protected (and original) ones
+                "object_store_bytes": 0 if large else 3 * decoded.pixels.nbytes,
+                "object_store_bytes_no_metrics": 0 if large else 2 * decoded.pixels.nbytes}
         return costs
     finally:
         shutil.rmtree(work, ignore_errors=True)

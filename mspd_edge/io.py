@@ -250,6 +250,11 @@ def check_output_size(width, height, fmt):
 
 def write_image(path, pixels, fmt="png", icc_profile=None, exif=None, xmp=None):
     """Write uint8 ``pixels`` losslessly as ``fmt`` (png or webp) at ``path``, with the metadata."""
+    write_atomic(path, lambda out: save_image(out, pixels, fmt, icc_profile, exif, xmp))
+
+
+def save_image(out, pixels, fmt="png", icc_profile=None, exif=None, xmp=None):
+    """Encode uint8 ``pixels`` as :func:`write_image` does, into the binary file object ``out``."""
     options = dict(ENCODER_OPTIONS[fmt])
     if fmt == "png" and xmp:
         options["pnginfo"] = PngImagePlugin.PngInfo()
@@ -257,8 +262,7 @@ def write_image(path, pixels, fmt="png", icc_profile=None, exif=None, xmp=None):
     elif xmp:
         options["xmp"] = xmp
     metadata = {key: value for key, value in (("icc_profile", icc_profile), ("exif", exif)) if value}
-    image = Image.fromarray(pixels)
-    write_atomic(path, lambda out: image.save(out, format=fmt.upper(), **metadata, **options))
+    Image.fromarray(pixels).save(out, format=fmt.upper(), **metadata, **options)
 
 
 def check_writable(folder):

@@ -9,6 +9,8 @@ kept). Files go through the cascade in batches of ``settings.batch_size`` that h
 ``defaults.BATCH_BYTES`` of decoded pixels (a larger image goes alone), so memory follows the
 largest image, not the job. A set ``stop`` event ends the job after the current batch, a
 KeyboardInterrupt at once; the summary then says what finished (``interrupted``, ``pending``).
+The steps of a file, public for other engines (``mspd_edge.distributed``): :func:`load_input`,
+:func:`image_record`, :func:`missing_reason`.
 """
 import sys
 import time
@@ -112,7 +114,7 @@ def protect_file(path, output, backend, settings, *, label=None, reverse=False, 
     """
     settings = settings.resolved(backend)
     task = Task(Path(path), Path(output), label)
-    loaded = _load(task, backend.input_size, options)
+    loaded = load_input(task, backend.input_size, options)
     start = time.perf_counter()
     [(pixels, predicted)] = protect_batch([loaded.pixels], backend, settings,
                                           _labels([loaded], settings), reverse)
@@ -136,7 +138,7 @@ def protect_files(inputs, outdir, backend, settings, *, options=FileOptions(), r
         raise ValueError("pass labels exactly when the label mode is 'gt'")
     sources, missing = discover(inputs, recursive, exclude=outdir, on_skip=summary.unsupported)
     for item in missing:
-        summary.fail(item, _missing_reason(item, recursive))
+        summary.fail(item, missing_reason(item, recursive))
     if not sources:
         raise NoInputError("no input images found")
     try:
@@ -148,7 +150,8 @@ def protect_files(inputs, outdir, backend, settings, *, options=FileOptions(), r
     return summary
 
 
-def _missing_reason(item, recursive):
+def missing_reason(item, recursive):
+    """Why the input ``item`` (a path or glob) named no image file: one line for its error."""
     if Path(item).is_dir():
         return "no images in this folder" + ("" if recursive else " (subfolders need --recursive)")
     return "no file matches" if is_pattern(item) else "no such file or directory"
@@ -211,7 +214,9 @@ def _groups(tasks, size):
 
 
 @dataclass
-class _Loaded:
+class LoadedInput:
+    """A task's decoded input (:class:`mspd_edge.io.Decoded`) and the seconds reading it took."""
+
     task: Task
     decoded: object
     seconds: float
@@ -226,14 +231,18 @@ class _Loaded:
         return self.decoded
 
 
-def _load(task, input_size, options):
+def load_input(task, input_size, options):
+    """Decode ``task``'s input and check that the model and the output format take it.
+
+    Raises :class:`ImageError` (the one-line reason) for an input that cannot be protected.
+    """
     start = time.perf_counter()
     decoded = read_image(task.path, options.max_pixels)
     color = split(decoded.pixels)[0]
     if color.shape[2] not in (1, input_size[0]):
         raise ImageError(f"{color.shape[2]} colour channels, the model takes {input_size[0]}")
     check_output_size(color.shape[1], color.shape[0], options.format)
-    return _Loaded(task, decoded, time.perf_counter() - start)
+    return LoadedInput(task, decoded, time.perf_counter() - start)
 
 
 def _labels(loaded, settings):
@@ -244,7 +253,7 @@ def _protect_group(group, backend, summary, options, done):
     loaded = []
     for task in group:
         try:
-            loaded.append(_load(task, backend.input_size, options))
+            loaded.append(load_input(task, backend.input_size, options))
         except ImageError as exc:
             summary.fail(task.path, str(exc))
             done()
@@ -267,7 +276,7 @@ def _save(loaded, pixels, label, compute_seconds, input_size, options):
     """Describe the result, write it with the input's metadata, and return its record."""
     start = time.perf_counter()
     task = loaded.task
-    record = _describe(task, loaded.pixels, pixels, label, input_size, options)
+    record = image_record(task, loaded.pixels, pixels, label, input_size, options)
     metadata = loaded.release()
     try:
         write_image(task.output, pixels, options.format, metadata.icc_profile, metadata.exif, metadata.xmp)
@@ -279,8 +288,10 @@ def _save(loaded, pixels, label, compute_seconds, input_size, options):
     return record
 
 
-def _describe(task, original, pixels, label, input_size, options):
-    """The summary entry of one image; distances over the colour channels, in [0, 1]."""
+def image_record(task, original, pixels, label, input_size, options):
+    """The report entry of one image protected into ``pixels``: its label (``classes`` of
+    ``options`` name it), size and channels, and with ``options.metrics`` its distances to
+    ``original`` over the colour channels (L-inf in [0, 1] and in levels, L2, PSNR, SSIM)."""
     before, after = split(original)[0], split(pixels)[0]
     height, width = before.shape[:2]
     classes = options.classes

@@ -1,4 +1,5 @@
-"""The package's import graph: no circle, and nothing outside ``mspd_edge.cli`` imports the CLI.
+"""The package's import graph: no circle, nothing outside ``mspd_edge.cli`` imports the CLI, and
+no module takes a ``_private`` name of another.
 
 Every ``import`` statement counts, at module level or inside a function (a lazy import still
 ties two modules together). ``from pkg import name`` is an edge to ``pkg.name`` when that is a
@@ -98,3 +99,44 @@ def test_no_cli_module_is_long():
     lengths = {name: sum(1 for _ in open(path, encoding="utf-8"))
                for name, path in _modules().items() if name.startswith(CLI)}
     assert max(lengths.values()) <= 250, lengths
+
+
+def _private(identifier):
+    return identifier.startswith("_") and not identifier.startswith("__")
+
+
+def _private_uses(name, path, modules):
+    """``module._name`` texts of another module's private names that module ``name`` imports or reads
+    (``from m import _x``; ``m._x`` where ``m`` is an imported module)."""
+    tree = ast.parse(open(path, encoding="utf-8").read())
+    is_package = path.endswith("__init__.py")
+    aliases, found = {}, []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            target = _resolve(name, is_package, node)[-1]
+            for alias in node.names:
+                if f"{target}.{alias.name}" in modules:
+                    aliases[alias.asname or alias.name] = f"{target}.{alias.name}"
+                elif _private(alias.name) and target in modules and target != name:
+                    found.append(f"{target}.{alias.name}")
+        elif isinstance(node, ast.Import):
+            aliases.update({alias.asname: alias.name for alias in node.names if alias.asname})
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and _private(node.attr)
+                and aliases.get(node.value.id, name) != name):
+            found.append(f"{aliases[node.value.id]}.{node.attr}")
+    return found
+
+
+def test_no_module_uses_a_private_name_of_another():
+    modules = _modules()
+    uses = {name: found for name, path in modules.items() if (found := _private_uses(name, path, modules))}
+    assert uses == {}
+
+
+def test_the_private_name_check_sees_both_forms(tmp_path):
+    source = tmp_path / "m.py"
+    source.write_text("from .protect import _load, FileOptions\nfrom . import io\nio._pixels(None)\n")
+    modules = {"mspd_edge.m": str(source), "mspd_edge.protect": "", "mspd_edge.io": ""}
+    assert sorted(_private_uses("mspd_edge.m", str(source), modules)) == ["mspd_edge.io._pixels",
+                                                                          "mspd_edge.protect._load"]

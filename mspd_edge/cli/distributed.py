@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from ..distributed.uris import is_uri
 from .args import apply
-from .common import EXIT_FAILED, OneLineUsageError, fail, write_report
+from .common import EXIT_ABORTED, EXIT_FAILED, OneLineUsageError, fail, write_report
 
 ENGINES = ("local", "ray")
 RAY_ONLY = ("address", "workers", "gpus_per_worker", "manifest")
@@ -39,7 +39,8 @@ def engine_args():
                      help="local: this process. ray: a Ray Data job (streaming decode tasks, a pool "
                           "of actors holding the backend, write tasks) on a local or remote Ray "
                           "cluster; INPUT and -o may then be object-storage URIs (s3://bucket/prefix), "
-                          "--backend defaults to ort, and a manifest row is written per input."),
+                          "--backend defaults to ort, and a manifest row is written per input; "
+                          "Ctrl-C stops it at once, with a manifest (the inputs left: pending)."),
         click.option("--address", help="[ray] The cluster to join (host:6379, ray://host:10001, auto).  "
                                        "[default: $RAY_ADDRESS, else a cluster on this machine]"),
         click.option("--workers", type=click.IntRange(min=1),
@@ -82,12 +83,21 @@ def run_on_engine(options, reverse):
         ray.shutdown()
     if options["report"]:
         write_report(options["report"], job_report(result, reverse, **_job(options)))
-    if not options["quiet"]:
-        counts = result.counts
-        click.echo(f"{'reverted' if reverse else 'protected'} {counts['written']} image(s) "
-                   f"({counts['skipped']} skipped, {counts['failed']} failed) on {result.workers.count} "
-                   f"Ray worker(s); seed {result.settings.seed}; manifest {result.manifest}", err=True)
-    return EXIT_FAILED if result.failed else 0
+    if not options["quiet"] or result.interrupted:
+        _print_summary(result, reverse)
+    return EXIT_ABORTED if result.interrupted else EXIT_FAILED if result.failed else 0
+
+
+def _print_summary(result, reverse):
+    counts, seed = result.counts, result.settings.seed
+    head = "interrupted: " if result.interrupted else ""
+    left = f", {counts['pending']} not started" if result.interrupted else ""
+    click.echo(f"{head}{'reverted' if reverse else 'protected'} {counts['written']} image(s) "
+               f"({counts['skipped']} skipped, {counts['failed']} failed{left}) on {result.workers.count} "
+               f"Ray worker(s); seed {seed}; manifest {result.manifest}", err=True)
+    if result.interrupted:
+        click.echo(f"run the same command with --seed {seed} again to finish (complete outputs are "
+                   "checked and kept)", err=True)
 
 
 def _connect(ray, address):

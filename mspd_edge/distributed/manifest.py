@@ -2,7 +2,8 @@
 
 Every row has every column of :data:`COLUMNS` (None where it does not apply): ``status`` is
 ``written``, ``skipped`` (a complete output was already there, or a folder's file is no
-supported image: ``error`` says so) or ``failed`` (``error`` says why); the image fields are
+supported image: ``error`` says so), ``failed`` (``error`` says why) or, in the manifest of
+a job stopped by Ctrl-C, ``pending`` (not settled: a rerun does it); the image fields are
 those of ``mspd-edge protect --report`` (label ``{index, name}``, ``size`` [w, h],
 ``channels``, ``resized``, ``linf`` in [0, 1], ``linf_255``, ``l2``, ``psnr``, ``ssim``, the
 ``metadata`` kept: icc, exif, xmp); ``seconds``: the image's read, protection share and
@@ -14,7 +15,7 @@ import tempfile
 
 from .storage import write_atomic
 
-STATUSES = ("written", "skipped", "failed")
+STATUSES = ("written", "skipped", "failed", "pending")
 COLUMNS = ("input", "status", "output", "error", "seconds", "label", "size", "channels",
            "resized", "linf", "linf_255", "l2", "psnr", "ssim", "metadata")
 

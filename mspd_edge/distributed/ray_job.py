@@ -8,11 +8,18 @@ streams groups of files through three operators:
 2. :class:`~mspd_edge.distributed.actors.Protector` actors, a fixed pool, each holding one
    backend; they reserve at most ``1 - IO_SHARE`` of the cluster's CPUs, so reading and
    writing always find a CPU (an actor pool holding every CPU starves the read tasks);
-3. ``write_outputs`` tasks: encode, write atomically, describe.
+3. ``write_outputs`` tasks: describe, encode, write atomically.
 
-Ray Data's backpressure bounds what is in flight; a killed actor is restarted and its batch
-retried (Ray Data's defaults for actor pools: ``max_restarts=-1``, ``max_task_retries=-1``).
-The driver appends each settled row to the manifest, written when the job ends.
+A large image (:data:`~mspd_edge.distributed.stages.LARGE_PIXELS` or more) is read,
+protected and written by its actor, so its pixels never cross the object store (twice, tens
+of MB for a photo); the decode and write tasks pass its row on. Which files those are, the
+decode task reads from their headers; files of :data:`PHOTO_FILE_BYTES` or more (perhaps
+photos) travel in groups of at most :data:`PHOTO_GROUP_BYTES`, so that the actors share
+them evenly. Ray Data's backpressure bounds what is in flight; a killed actor is restarted
+and its batch retried (Ray Data's defaults for actor pools: ``max_restarts=-1``,
+``max_task_retries=-1``). The driver appends each settled row to the manifest, written when
+the job ends; on Ctrl-C (KeyboardInterrupt) it ends the job and writes the rows settled so
+far and a ``pending`` row for each other input.
 """
 import json
 import sys
@@ -30,15 +37,23 @@ from ..backends.exports import runtime_bundle
 from ..labels import LabelError, label_source
 from ..pipeline import Settings
 from ..io import check_writable, output_name
-from ..protect import FileOptions, NoInputError, OutputError, Summary, _missing_reason
+from ..protect import FileOptions, NoInputError, OutputError, Summary, missing_reason
 from .actors import Protector, pack_bundle
 from .manifest import ManifestWriter, encode_row, manifest_row
-from .stages import NO_LABEL, JobSpec, decode_groups, write_outputs
+from .stages import LARGE_PIXELS, NO_LABEL, JobSpec, decode_groups, write_outputs
 from .storage import list_sources, resolve
 
 IO_CPUS = 0.25          # logical CPUs of one decode or write task
 IO_SHARE = 0.25         # share of the cluster's CPUs that the actors leave to those tasks
 GROUP_BYTES = 8 << 20   # input bytes per decode task (and at most one cascade batch of files)
+# Files that may hold LARGE_PIXELS: smooth photos as JPEG q90 took 0.13-0.18 bytes per pixel
+# (benchmarks/ray_large_files.py), so a smaller file holds less than 0.5 MP; only larger
+# files' headers are read (in the decode tasks).
+PHOTO_FILE_BYTES = 64 << 10
+# Input bytes per group of such files (results/ray-large-files-groups.json): one ~1 MP file
+# per task (0.18-0.7 MB) took 1.2-1.4x as long as 1 MiB groups (Ray's per-task costs), 4 MiB
+# groups 0.86-1.09x as long (fewer, longer tasks share a job's tail worse).
+PHOTO_GROUP_BYTES = 1 << 20
 MANIFEST_NAME = "manifest.jsonl"
 
 
@@ -78,6 +93,7 @@ class JobResult:
     settings: Settings      # resolved: the seed drawn is here
     files: FileOptions
     workers: Workers
+    interrupted: bool = False   # by Ctrl-C: the manifest's ``pending`` rows were not settled
 
     @property
     def failed(self):
@@ -105,7 +121,7 @@ def _stderr(line, error):
 def protect_dataset(inputs, output, *, backend="ort", options=BackendOptions(), settings=Settings(),
                     files=FileOptions(), reverse=False, labels=None, recursive=False, overwrite=False,
                     manifest=None, workers=None, gpus_per_worker=0.0, filesystem=None, progress=False,
-                    log=_stderr):
+                    log=_stderr, large_pixels=LARGE_PIXELS, photo_file_bytes=PHOTO_FILE_BYTES):
     """Protect (or revert) the images of ``inputs`` into ``output`` on the connected Ray cluster.
 
     ``inputs``: local files, folders, globs, or URIs of files and prefixes (``s3://...``);
@@ -116,7 +132,10 @@ def protect_dataset(inputs, output, *, backend="ort", options=BackendOptions(), 
     from the models). The other arguments are those of :func:`mspd_edge.protect.protect_files`,
     but ``labels`` may also be a ``--labels`` value ("folder" or a CSV file). Existing outputs
     that are complete protections of their input are skipped (undecodable ones are redone).
-    Returns a :class:`JobResult`; raises :class:`~mspd_edge.protect.NoInputError` when no input
+    Images of ``large_pixels`` or more (None: none) in files of ``photo_file_bytes`` or more
+    are read, protected and written by their actor. A KeyboardInterrupt ends the job with a
+    manifest whose unsettled inputs are ``pending`` (``JobResult.interrupted``). Returns a
+    :class:`JobResult`; raises :class:`~mspd_edge.protect.NoInputError` when no input
     file is found, :class:`~mspd_edge.protect.OutputError` when a local output folder cannot
     be written.
     """
@@ -136,40 +155,59 @@ def protect_dataset(inputs, output, *, backend="ort", options=BackendOptions(), 
     files = replace(files, classes=classes)
     writer = ManifestWriter(manifest)
     for item in missing:
-        why = _missing_reason(item, recursive)
+        why = missing_reason(item, recursive)
         _settle(writer, encode_row(manifest_row(str(item), "failed", error=why)), log)
     for uri, why in unsupported:
         _settle(writer, encode_row(manifest_row(uri, "skipped", error=why)), log)
-    plans, filesystems = _plan(sources, destination, labels, files.format, writer, log)
+    plans, filesystems = _plan(sources, destination, labels, files.format, photo_file_bytes, writer, log)
     if not ray.is_initialized():
         ray.init()   # a local cluster, as Ray Data would start
     pool = plan_workers(ray.cluster_resources(), workers, options.threads, gpus_per_worker)
     job = JobSpec(filesystems, destination.filesystem, settings.eps, tuple(holder.input_size), files,
-                  overwrite)
+                  overwrite, large_pixels)
     protector = dict(backend=backend, options=options.but(threads=options.threads or 1), settings=settings,
-                     reverse=reverse, bundle=None if bundle is None else pack_bundle(bundle),
+                     job=job, reverse=reverse, bundle=None if bundle is None else pack_bundle(bundle),
                      originals=files.metrics)
-    if plans:
-        dataset = _dataset(plans, job, protector, pool, settings.batch_size)
-        with tqdm(total=len(plans), desc="reverting" if reverse else "protecting", unit="image",
-                  file=sys.stderr, disable=not progress, leave=False) as bar:
-            with warnings.catch_warnings():   # Ray Data's note that a small job leaves actors idle
-                warnings.filterwarnings("ignore", "The minimum number of concurrent actors")
-                for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
-                    for line in batch["row"]:
-                        _settle(writer, line, log)
-                        bar.update()
+    with tqdm(total=len(plans), desc="reverting" if reverse else "protecting", unit="image",
+              file=sys.stderr, disable=not progress, leave=False) as bar:
+        dataset = _dataset(plans, job, protector, pool, settings.batch_size) if plans else None
+        pending = _run(dataset, plans, lambda line: _settle(writer, line, log, bar.update))
+    for plan in pending:
+        writer.add(encode_row(manifest_row(plan["input"], "pending", output=plan["output"])))
     writer.commit()
-    return JobResult(writer.counts, manifest.uri, settings, files, pool)
+    return JobResult(writer.counts, manifest.uri, settings, files, pool, interrupted=bool(pending))
 
 
-def _settle(writer, line, log):
+def _run(dataset, plans, settle):
+    """Stream ``dataset``'s rows into ``settle``; the plans left unsettled (by a Ctrl-C)."""
+    if dataset is None:
+        return []
+    left = {plan["input"]: plan for plan in plans}
+    batches = iter(dataset.iter_batches(batch_size=None, batch_format="numpy"))
+    try:
+        with warnings.catch_warnings():   # Ray Data's note that a small job leaves actors idle
+            warnings.filterwarnings("ignore", "The minimum number of concurrent actors")
+            for batch in batches:
+                for line in batch["row"]:
+                    left.pop(settle(line)["input"], None)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        batches.close()   # stops the executor now: no task or actor of the job is left
+    return list(left.values())
+
+
+def _settle(writer, line, log, done=None):
+    """Add the encoded row ``line`` to the manifest, log a failed or skipped one; the row."""
     row = writer.add(line)
     if row["status"] == "failed":
         log(f"error: {row['input']}: {row['error']}", True)
     elif row["status"] == "skipped":
         why = row["error"] or f"{row['output']} exists and is complete (use --overwrite)"
         log(f"skipped: {row['input']}: {why}", False)
+    if done is not None:
+        done()
+    return row
 
 
 def _check_writable(destination):
@@ -179,7 +217,7 @@ def _check_writable(destination):
         raise OutputError(f"{destination.uri}: cannot write there: {exc.strerror or exc}") from None
 
 
-def _plan(sources, destination, labels, fmt, writer, log):
+def _plan(sources, destination, labels, fmt, photo_file_bytes, writer, log):
     """Plans (JSON-ready dicts) for the sources whose output is free and label resolves."""
     plans, claimed, filesystems = [], {}, []
     for where, relative, size in sources:
@@ -204,16 +242,21 @@ def _plan(sources, destination, labels, fmt, writer, log):
         if index is None:
             index = len(filesystems)
             filesystems.append(where.filesystem)
+        size = size or 0
         plans.append({"input": where.uri, "src": where.path, "fs": index, "output": output.uri,
-                      "dst": output.path, "label": label, "bytes": size or 0})
+                      "dst": output.path, "label": label, "bytes": size,
+                      "photo": size >= photo_file_bytes})
     return plans, tuple(filesystems)
 
 
-def _groups(plans, batch_size):
-    """Plans grouped for the decode tasks: at most ``batch_size`` files or GROUP_BYTES each."""
+def group_plans(plans, batch_size):
+    """Plans grouped for the decode tasks: at most ``batch_size`` files and GROUP_BYTES
+    (PHOTO_GROUP_BYTES for photos) each, photos and other files apart."""
     groups, group, size = [], [], 0
     for plan in plans:
-        if group and (len(group) == batch_size or size + plan["bytes"] > GROUP_BYTES):
+        limit = PHOTO_GROUP_BYTES if plan["photo"] else GROUP_BYTES
+        if group and (plan["photo"] != group[-1]["photo"] or len(group) == batch_size
+                      or size + plan["bytes"] > limit):
             groups.append(group)
             group, size = [], 0
         group.append(plan)
@@ -222,11 +265,12 @@ def _groups(plans, batch_size):
 
 
 def _dataset(plans, job, protector, pool, batch_size):
-    groups = _groups(plans, batch_size)
+    """The job's Dataset: one block per group, each group one call of an actor."""
+    groups = group_plans(plans, batch_size)
     items = [{"group": json.dumps(group)} for group in groups]
     dataset = ray.data.from_items(items, override_num_blocks=len(items))
     dataset = dataset.map_batches(decode_groups, batch_size=None, num_cpus=IO_CPUS, fn_kwargs={"job": job})
-    dataset = dataset.map_batches(Protector, batch_size=batch_size, num_cpus=pool.cpus,
+    dataset = dataset.map_batches(Protector, batch_size=None, num_cpus=pool.cpus,
                                   num_gpus=pool.gpus or None, fn_constructor_kwargs=protector,
                                   compute=ray.data.ActorPoolStrategy(size=pool.count))
     return dataset.map_batches(write_outputs, batch_size=None, num_cpus=IO_CPUS, fn_kwargs={"job": job})
@@ -235,7 +279,7 @@ def _dataset(plans, job, protector, pool, batch_size):
 def job_report(result, reverse, **job):
     """The JSON-ready report of a job: the settings (seed included), the counts, the manifest."""
     report = Summary(result.settings, reverse, result.files.format).report(**job)
-    return {"version": report["version"], "settings": report["settings"], "counts": result.counts,
-            "manifest": result.manifest,
+    return {"version": report["version"], "settings": report["settings"],
+            "interrupted": result.interrupted, "counts": result.counts, "manifest": result.manifest,
             "workers": {"count": result.workers.count, "cpus": result.workers.cpus,
                         "gpus": result.workers.gpus}}

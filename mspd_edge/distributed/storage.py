@@ -11,6 +11,7 @@ Writes are atomic: an object is one PUT or a multipart upload, neither visible b
 completes; on a file system (local, fsspec, HDFS) a file goes to a hidden ``.NAME.partial``
 next to it and is renamed (so a retried or rerun write replaces what a killed one left).
 """
+import io
 import os
 import tempfile
 from contextlib import contextmanager
@@ -140,14 +141,24 @@ def local_file(where):
         yield Path(copy.name)
 
 
+def _in_memory(write):
+    buffer = io.BytesIO()
+    write(buffer)
+    return buffer.getvalue()
+
+
 def _object_store(filesystem):
     return any(name in filesystem.type_name for name in OBJECT_STORES)
 
 
 def write_atomic(where, data):
-    """Write ``data`` (bytes) at ``where``, visible only once complete."""
+    """Write ``data`` (bytes, or a function writing into a binary file) at ``where``, visible
+    only once complete. An object is encoded in memory first (closing a stream would publish
+    what a failed function wrote); a file is streamed to its ``.NAME.partial``."""
     filesystem = where.filesystem
     if _object_store(filesystem):
+        if callable(data):
+            data = _in_memory(data)
         with filesystem.open_output_stream(where.path) as out:
             out.write(data)
         return
@@ -156,7 +167,10 @@ def write_atomic(where, data):
     partial = f"{parent}/.{name}{PARTIAL_SUFFIX}"
     try:
         with filesystem.open_output_stream(partial) as out:
-            out.write(data)
+            if callable(data):
+                data(out)
+            else:
+                out.write(data)
         filesystem.move(partial, where.path)
     except BaseException:
         if filesystem.get_file_info(partial).type == pafs.FileType.File:

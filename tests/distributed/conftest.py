@@ -7,18 +7,26 @@ Ray process of it may survive. The models: the tiny pair of tests/conftest.py (`
 import numpy as np
 import pytest
 from PIL import Image
-from ray_helpers import OBJECT_STORE_BYTES, wait_until_gone
+from ray_helpers import OBJECT_STORE_BYTES, PHOTO_SIDE, PHOTOS, wait_until_gone
 
 ray = pytest.importorskip("ray")
 pytest.importorskip("moto.server")
 
+@pytest.fixture(scope="session")
+def ray_session_home(tmp_path_factory):
+    """One private HOME for every module's cluster: Ray 2.60 keeps its auth token there
+    (``~/.ray/auth_token``), and a process that started a cluster looks for it there again."""
+    return tmp_path_factory.mktemp("ray-home")
+
+
 @pytest.fixture(scope="module")
-def ray_home(tmp_path_factory):
+def ray_home(tmp_path_factory, ray_session_home):
     """A private HOME, RAY_TMPDIR and mspd-edge cache (where actors unpack the model bundle)
     for the module, restored afterwards; the temp root."""
     root = tmp_path_factory.mktemp("r")
     with pytest.MonkeyPatch.context() as patch:
-        for key, folder in (("HOME", "home"), ("RAY_TMPDIR", "t"), ("MSPD_EDGE_CACHE", "cache")):
+        patch.setenv("HOME", str(ray_session_home))
+        for key, folder in (("RAY_TMPDIR", "t"), ("MSPD_EDGE_CACHE", "cache")):
             patch.setenv(key, str(root / folder))
         yield root
 
@@ -52,9 +60,25 @@ def s3_server():
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory, cifar10_dir):
+def photos(tmp_path_factory):
+    """A folder of photos from ``skimage.data`` upscaled to PHOTO_SIDE x PHOTO_SIDE (JPEG q90):
+    files large enough for the route that protects a file whole in its actor."""
+    import cv2
+    from skimage import data
+
+    root = tmp_path_factory.mktemp("photos")
+    for name in PHOTOS:
+        photo = cv2.resize(getattr(data, name)()[:PHOTO_SIDE // 3, :PHOTO_SIDE // 3], (PHOTO_SIDE,) * 2,
+                           interpolation=cv2.INTER_CUBIC)
+        Image.fromarray(photo).save(root / f"{name}.jpg", quality=90)
+    return root
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory, cifar10_dir, photos):
     """A folder of real inputs: 24 CIFAR-10 test images (PNG, JPEG, gray, RGBA), a larger
-    photo crop in a subfolder, a truncated PNG, a text file with an image suffix and one without."""
+    photo crop and two photos of a few MP in a subfolder, a truncated PNG and JPEG (a photo's),
+    a text file with an image suffix and one without."""
     from skimage import data
 
     from mspd_edge.data import load_npz
@@ -73,6 +97,10 @@ def inputs(tmp_path_factory, cifar10_dir):
             Image.fromarray(image).save(root / f"img{i:02d}.png")
     (root / "photos").mkdir()
     Image.fromarray(data.astronaut()[100:220, 150:310]).save(root / "photos" / "astronaut.jpg")
+    for k, name in enumerate(PHOTOS[:2]):
+        (root / "photos" / f"large{k}.jpg").write_bytes((photos / f"{name}.jpg").read_bytes())
+    photo = (photos / f"{PHOTOS[0]}.jpg").read_bytes()
+    (root / "truncated-photo.jpg").write_bytes(photo[: len(photo) * 9 // 10])
     good = (root / "img00.png").read_bytes()
     (root / "truncated.png").write_bytes(good[: len(good) // 2])
     (root / "notes.png").write_text("not an image")

@@ -12,7 +12,11 @@ from mspd_edge.pipeline import Settings
 SEED = 5
 SAMPLES = 4
 OBJECT_STORE_BYTES = 256 << 20
-BAD = {"truncated.png": "truncated image", "notes.png": "not an image"}
+BAD = {"truncated.png": "truncated image", "notes.png": "not an image",
+       "truncated-photo.jpg": "truncated image"}
+COUNTS = {"written": 27, "skipped": 1, "failed": 3, "pending": 0}   # a job on the ``inputs`` fixture
+PHOTO_SIDE = 1536   # 2.4 MP (over LARGE_PIXELS), some 300 KB as JPEG (over PHOTO_FILE_BYTES)
+PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
 
 
 

@@ -24,5 +24,5 @@ def test_the_writer_counts_and_commits_one_file(tmp_path):
     assert not (tmp_path / "m").exists()   # nothing before the job ends
     writer.commit()
     assert read_manifest((tmp_path / "m" / "manifest.jsonl").read_text()) == rows
-    assert writer.counts == {"written": 1, "skipped": 1, "failed": 1}
+    assert writer.counts == {"written": 1, "skipped": 1, "failed": 1, "pending": 0}
     assert [p.name for p in (tmp_path / "m").iterdir()] == ["manifest.jsonl"]

@@ -1,45 +1,52 @@
 """``protect_dataset`` on a real local Ray cluster (2 CPUs): the same bytes as local
-``mspd-edge protect``, whatever the partitioning; bad files as error rows; checked reruns;
-object storage on a real S3 server; an actor killed with SIGKILL mid-job."""
+``mspd-edge protect``, whatever the partitioning and the route (batched through the object
+store, or whole in an actor); bad files as error rows; checked reruns; object storage on a
+real S3 server; the command."""
 import json
-import os
-import signal
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pyarrow.fs as pafs
 import pytest
 from PIL import Image
-from ray_helpers import BAD, SAMPLES, SEED, hidden, local_protect, pngs, run_ray, s3_uri
+from ray_helpers import BAD, COUNTS, PHOTO_SIDE, SAMPLES, SEED, hidden, local_protect, pngs, run_ray, s3_uri
 
 from mspd_edge.distributed.manifest import COLUMNS, read_manifest
+from mspd_edge.distributed.ray_job import PHOTO_FILE_BYTES
+from mspd_edge.distributed.stages import LARGE_PIXELS
 from mspd_edge.protect import FileOptions
 
-PROTECTOR = "MapWorker(MapBatches(Protector))"   # the process title of a protector actor
 
 @pytest.fixture(scope="module")
 def local(inputs, tiny_bundle, tmp_path_factory):
     """The local engine's outputs and report records (by output name) for ``inputs``."""
     out = tmp_path_factory.mktemp("local")
     result = local_protect(inputs, out, tiny_bundle, "--report", out / "report.json")
-    assert result.exit_code == 1, result.output   # the two bad files
+    assert result.exit_code == 1, result.output   # the bad files
     records = json.loads((out / "report.json").read_text())["images"]
     return pngs(out), {Path(r["output"]).relative_to(out).as_posix(): r for r in records}
 
 
-@pytest.mark.parametrize("workers, batch_size", [(1, 3), (2, None), (4, 2)])
+def test_the_defaults_part_thumbnails_from_photos(inputs):
+    sizes = {p.name: p.stat().st_size for p in inputs.rglob("*.*")}
+    assert max(size for name, size in sizes.items() if name.startswith("img")) < PHOTO_FILE_BYTES
+    assert min(sizes["large0.jpg"], sizes["large1.jpg"], sizes["truncated-photo.jpg"]) >= PHOTO_FILE_BYTES
+    assert PHOTO_SIDE ** 2 >= LARGE_PIXELS > 160 * 120   # the photos, not the crop
+
+
+@pytest.mark.parametrize("workers, batch_size, route", [(1, 3, {"large_pixels": None}), (2, None, {}),
+                                                      (4, 2, {"large_pixels": 0, "photo_file_bytes": 0})])
 def test_same_bytes_as_local_protect_whatever_the_partitioning(ray_cluster, inputs, tiny_bundle, local,
-                                                              tmp_path, workers, batch_size):
+                                                              tmp_path, workers, batch_size, route):
+    """Every file batched, the photos whole (the defaults) or every file whole."""
     outputs, records = local
     out = tmp_path / "out"
-    result = run_ray(inputs, out, tiny_bundle, workers=workers, batch_size=batch_size)
-    assert pngs(out) == outputs and len(outputs) == 25
-    assert result.counts == {"written": 25, "skipped": 1, "failed": 2}
+    result = run_ray(inputs, out, tiny_bundle, workers=workers, batch_size=batch_size, **route)
+    assert pngs(out) == outputs and len(outputs) == COUNTS["written"]
+    assert result.counts == COUNTS and not result.interrupted
     rows = read_manifest((out / "manifest.jsonl").read_text())
-    assert len(rows) == 28 and all(set(row) == set(COLUMNS) for row in rows)
+    assert len(rows) == sum(COUNTS.values()) and all(set(row) == set(COLUMNS) for row in rows)
     by_input = {Path(row["input"]).name: row for row in rows}
     for name, why in BAD.items():
         assert by_input[name]["status"] == "failed" and by_input[name]["error"].startswith(why)
@@ -61,13 +68,13 @@ def test_same_bytes_as_local_protect_whatever_the_partitioning(ray_cluster, inpu
 def test_webp_without_metrics_matches_the_local_engine(ray_cluster, inputs, tiny_bundle, tmp_path):
     assert local_protect(inputs, tmp_path / "local", tiny_bundle, "--format", "webp").exit_code == 1
     result = run_ray(inputs, tmp_path / "out", tiny_bundle, files=FileOptions(format="webp", metrics=False))
-    assert result.counts == {"written": 25, "skipped": 1, "failed": 2}
+    assert result.counts == COUNTS
     written = pngs(tmp_path / "out", "*.webp")
-    assert written == pngs(tmp_path / "local", "*.webp") and len(written) == 25
+    assert written == pngs(tmp_path / "local", "*.webp") and len(written) == COUNTS["written"]
     rows = [row for row in read_manifest((tmp_path / "out" / "manifest.jsonl").read_text())
             if row["status"] == "written"]
     assert all(row["size"] and row["linf"] is None and row["ssim"] is None for row in rows)
-    assert {tuple(row["size"]) for row in rows} == {(32, 32), (160, 120)}
+    assert {tuple(row["size"]) for row in rows} == {(32, 32), (160, 120), (PHOTO_SIDE, PHOTO_SIDE)}
 
 
 def test_a_rerun_skips_complete_outputs_and_redoes_the_rest(ray_cluster, inputs, tiny_bundle, local,
@@ -80,12 +87,15 @@ def test_a_rerun_skips_complete_outputs_and_redoes_the_rest(ray_cluster, inputs,
     (out / "img08.png").write_bytes(damaged[: len(damaged) // 2])         # a partial file
     Image.new("RGB", (8, 8)).save(out / "img12.png")                      # not this input's protection
     foreign = (out / "img12.png").read_bytes()
+    damaged = (out / "photos" / "large1.png").read_bytes()
+    (out / "photos" / "large1.png").write_bytes(damaged[: len(damaged) // 2])   # redone by its actor
     result = run_ray(inputs, out, tiny_bundle, workers=2)
     rows = {Path(row["input"]).name: row for row in read_manifest((out / "manifest.jsonl").read_text())}
-    assert rows["img04.png"]["status"] == rows["img08.png"]["status"] == "written"
+    assert {rows[name]["status"] for name in ("img04.png", "img08.png", "large1.jpg")} == {"written"}
     assert rows["img12.png"]["status"] == "failed" and "--overwrite" in rows["img12.png"]["error"]
     assert (out / "img12.png").read_bytes() == foreign
-    assert result.counts == {"written": 2, "skipped": 23, "failed": 3}
+    assert result.counts == {"written": 3, "skipped": 24, "failed": 4, "pending": 0}
+    assert rows["large0.jpg"]["status"] == "skipped"   # checked in its actor
     skipped = [row for row in rows.values() if row["status"] == "skipped" and row["error"] is None]
     assert all(row["linf_255"] <= 8 and row["ssim"] is not None for row in skipped)
     assert {k: v for k, v in pngs(out).items() if k != "img12.png"} == {
@@ -101,7 +111,7 @@ def test_object_storage_in_and_out(ray_cluster, s3_server, inputs, tiny_bundle, 
     pafs.copy_files(str(inputs), "photos/in", source_filesystem=pafs.LocalFileSystem(),
                     destination_filesystem=s3)
     result = run_ray(s3_uri(s3_server, "photos/in"), s3_uri(s3_server, "photos/out"), tiny_bundle, workers=2)
-    assert result.counts == {"written": 25, "skipped": 1, "failed": 2}
+    assert result.counts == COUNTS
     assert result.manifest == "s3://photos/out/manifest.jsonl"
     written = {}
     for info in s3.get_file_info(pafs.FileSelector("photos/out", recursive=True)):
@@ -115,44 +125,6 @@ def test_object_storage_in_and_out(ray_cluster, s3_server, inputs, tiny_bundle, 
         f"s3://photos/out/{name}" for name in outputs}
 
 
-def protector_pids():
-    pids = []
-    for proc in Path("/proc").iterdir():
-        try:
-            title = (proc / "cmdline").read_bytes() if proc.name.isdigit() else b""
-            if title.startswith(f"ray::{PROTECTOR}".encode()):
-                pids.append(int(proc.name))
-        except OSError:
-            continue
-    return sorted(pids)
-
-
-def test_an_actor_killed_mid_job_is_restarted_and_every_input_written_once(ray_cluster, inputs, tiny_bundle,
-                                                                         tmp_path):
-    samples = 50   # ~0.2 s per image: the job is still running when the first outputs land
-    reference = tmp_path / "local"
-    assert local_protect(inputs, reference, tiny_bundle, "--n-samples", samples).exit_code == 1
-    out, done = tmp_path / "out", {}
-    job = threading.Thread(target=lambda: done.update(result=run_ray(
-        inputs, out, tiny_bundle, samples=samples, workers=2, batch_size=2)))
-    job.start()
-    deadline = time.monotonic() + 120
-    while not list(out.glob("*.png")) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    victims = protector_pids()
-    assert victims, "no protector actor found"
-    os.kill(victims[0], signal.SIGKILL)
-    assert len(list(out.glob("*.png"))) < 25, "the job ended before the kill"
-    job.join(timeout=300)
-    assert not job.is_alive()
-    assert set(protector_pids()) != set(victims) or not protector_pids()
-    assert done["result"].counts == {"written": 25, "skipped": 1, "failed": 2}
-    rows = read_manifest((out / "manifest.jsonl").read_text())
-    assert sorted(row["input"] for row in rows) == sorted({row["input"] for row in rows})   # once each
-    assert pngs(out) == pngs(reference)
-    assert hidden(out) == []
-
-
 def test_the_command_joins_a_cluster(ray_cluster, inputs, tiny_bundle, local, tmp_path):
     out = tmp_path / "out"
     command = [sys.executable, "-m", "mspd_edge.cli", "protect", str(inputs), "-r", "-o", str(out),
@@ -162,12 +134,12 @@ def test_the_command_joins_a_cluster(ray_cluster, inputs, tiny_bundle, local, tm
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 2
+    assert len(errors) == len(BAD)
     for name, why in BAD.items():
         assert any(line.startswith(f"error: {inputs / name}: {why}") for line in errors), errors
-    assert "protected 25 image(s) (1 skipped, 2 failed) on 1 Ray worker(s); seed 5" in result.stderr
+    assert "protected 27 image(s) (1 skipped, 3 failed) on 1 Ray worker(s); seed 5" in result.stderr
     assert pngs(out) == local[0]
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["settings"]["seed"] == SEED and report["settings"]["engine"] == "ray"
-    assert report["counts"] == {"written": 25, "skipped": 1, "failed": 2}
+    assert report["counts"] == COUNTS and report["interrupted"] is False
     assert report["manifest"] == str(out / "manifest.jsonl") and report["workers"]["count"] == 1

@@ -1,7 +1,9 @@
-"""The actor pool's reservations: actors never hold the CPUs that reading and writing need."""
+"""The actor pool's reservations (actors never hold the CPUs that reading and writing need) and
+the groups of files that make its tasks."""
 import pytest
 
-from mspd_edge.distributed.ray_job import IO_CPUS, IO_SHARE, plan_workers
+from mspd_edge.distributed.ray_job import (IO_CPUS, IO_SHARE, PHOTO_FILE_BYTES, PHOTO_GROUP_BYTES, group_plans,
+                                           plan_workers)
 
 
 @pytest.mark.parametrize("cpus, workers, threads", [(2, None, None), (2, None, 2), (2, 4, 1), (2, 1, 8),
@@ -24,3 +26,12 @@ def test_the_defaults_on_two_cpus_and_on_gpus():
 def test_a_cluster_without_what_the_workers_need_is_refused(cluster, gpus):
     with pytest.raises(ValueError, match="the Ray cluster has"):
         plan_workers(cluster, gpus_per_worker=gpus)
+
+
+def test_photos_travel_in_small_groups_apart_from_other_files():
+    plans = [{"bytes": size, "photo": size >= PHOTO_FILE_BYTES}
+             for size in (2_000, 2_000, 600_000, 600_000, 300_000, 200_000, 2_000, 3 * PHOTO_GROUP_BYTES)]
+    groups = [[plan["bytes"] for plan in group] for group in group_plans(plans, batch_size=16)]
+    assert groups == [[2_000, 2_000], [600_000], [600_000, 300_000], [200_000], [2_000],
+                      [3 * PHOTO_GROUP_BYTES]]
+    assert [len(g) for g in group_plans([{"bytes": 10, "photo": False}] * 5, batch_size=2)] == [2, 2, 1]

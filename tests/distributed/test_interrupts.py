@@ -1,0 +1,145 @@
+"""Jobs cut short on a real local Ray cluster (2 CPUs): protector actors killed with SIGKILL
+mid-job (between batches, and while writing a photo they protect whole) are restarted and
+every input is written once with no partial file; Ctrl-C on the command writes the manifest
+of what settled, and running the command again finishes the job."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from ray_helpers import COUNTS, SEED, hidden, local_protect, pngs, run_ray
+
+from mspd_edge.distributed.manifest import read_manifest
+from mspd_edge.distributed.storage import PARTIAL_SUFFIX
+from mspd_edge.protect import FileOptions
+
+PROTECTOR = "MapWorker(MapBatches(Protector))"   # the process title of a protector actor
+SLOW_SAMPLES = 50   # ~0.2 s per CIFAR image: a job still runs when its first outputs land
+TIMEOUT = 300
+
+
+@pytest.fixture(scope="module")
+def slow_local(inputs, tiny_bundle, tmp_path_factory):
+    """The local engine's outputs for ``inputs`` with SLOW_SAMPLES noise samples."""
+    out = tmp_path_factory.mktemp("slow-local")
+    assert local_protect(inputs, out, tiny_bundle, "--n-samples", SLOW_SAMPLES).exit_code == 1
+    return pngs(out)
+
+
+def protector_pids():
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            title = (proc / "cmdline").read_bytes() if proc.name.isdigit() else b""
+            if title.startswith(f"ray::{PROTECTOR}".encode()):
+                pids.append(int(proc.name))
+        except OSError:
+            continue
+    return sorted(pids)
+
+
+def wait_for(condition, timeout=120, poll=0.05):
+    deadline = time.monotonic() + timeout
+    while not (found := condition()) and time.monotonic() < deadline:
+        time.sleep(poll)
+    return found
+
+
+def in_background(function):
+    """``function()`` in a thread; ``(thread, {"result": ...} once it returned)``."""
+    done = {}
+    thread = threading.Thread(target=lambda: done.update(result=function()))
+    thread.start()
+    return thread, done
+
+
+def assert_written_once(out, expected):
+    rows = read_manifest((out / "manifest.jsonl").read_text())
+    assert sorted(row["input"] for row in rows) == sorted({row["input"] for row in rows})
+    assert pngs(out) == expected
+    assert hidden(out) == []
+
+
+def test_an_actor_killed_mid_job_is_restarted_and_every_input_written_once(ray_cluster, inputs, tiny_bundle,
+                                                                         slow_local, tmp_path):
+    out = tmp_path / "out"
+    job, done = in_background(lambda: run_ray(inputs, out, tiny_bundle, samples=SLOW_SAMPLES, workers=2,
+                                              batch_size=2))
+    wait_for(lambda: list(out.glob("*.png")))
+    victims = protector_pids()
+    assert victims, "no protector actor found"
+    os.kill(victims[0], signal.SIGKILL)
+    assert len(list(out.glob("*.png"))) < COUNTS["written"], "the job ended before the kill"
+    job.join(timeout=TIMEOUT)
+    assert not job.is_alive()
+    assert set(protector_pids()) != set(victims) or not protector_pids()
+    assert done["result"].counts == COUNTS
+    assert_written_once(out, slow_local)
+
+
+def kill_while_writing(out, tries=3):
+    """SIGKILL every protector actor while one writes into ``out`` (the partial file it leaves
+    outlives it); whether that happened within ``tries`` kills."""
+    for _ in range(tries):
+        victims = wait_for(protector_pids)
+        if not wait_for(lambda: list(out.glob(f".*{PARTIAL_SUFFIX}")), poll=0.002):
+            return False
+        for pid in victims:
+            os.kill(pid, signal.SIGKILL)
+        if list(out.glob(f".*{PARTIAL_SUFFIX}")):
+            return True
+    return False
+
+
+def test_actors_killed_while_writing_photos_leave_no_partial_file(ray_cluster, photos, tiny_bundle, tmp_path):
+    """Photos go whole: read, protected and written by their actor; its retry replaces what the
+    killed write left."""
+    assert local_protect(photos, tmp_path / "local", tiny_bundle).exit_code == 0
+    out = tmp_path / "out"
+    job, done = in_background(lambda: run_ray(photos, out, tiny_bundle, workers=2,
+                                              files=FileOptions(metrics=False)))
+    assert kill_while_writing(out), "no kill landed during a write"
+    job.join(timeout=TIMEOUT)
+    assert not job.is_alive()
+    assert done["result"].counts == {"written": len(list(photos.iterdir())), "skipped": 0, "failed": 0,
+                                     "pending": 0}
+    assert_written_once(out, pngs(tmp_path / "local"))
+
+
+def test_ctrl_c_writes_the_manifest_so_far_and_the_command_again_finishes(ray_cluster, inputs, tiny_bundle,
+                                                                          slow_local, tmp_path):
+    out, report = tmp_path / "out", tmp_path / "report.json"
+    job = [str(inputs), "-r", "-o", str(out), "--engine", "ray", "--address", ray_cluster, "--model-dir",
+           str(tiny_bundle), "--seed", str(SEED), "--n-samples", str(SLOW_SAMPLES), "--batch-size", "2"]
+    command = [sys.executable, "-m", "mspd_edge.cli", "protect", *job]
+    child = subprocess.Popen([*command, "--report", str(report)], stderr=subprocess.PIPE, text=True)
+    half = COUNTS["written"] // 2   # on disk: some of their rows have reached the driver
+    wait_for(lambda: len(list(out.glob("*.png"))) >= half or child.poll() is not None, poll=0.01)
+    child.send_signal(signal.SIGINT)
+    _, stderr = child.communicate(timeout=TIMEOUT)
+    assert child.returncode == 130, stderr
+    rows = read_manifest((out / "manifest.jsonl").read_text())
+    counts = {status: sum(row["status"] == status for row in rows) for status in COUNTS}
+    assert counts["pending"] and counts["written"] and sum(counts.values()) == sum(COUNTS.values())
+    assert len({row["input"] for row in rows}) == len(rows)
+    assert json.loads(report.read_text())["interrupted"] is True
+    assert json.loads(report.read_text())["counts"] == counts
+    assert f"interrupted: protected {counts['written']} image(s)" in stderr
+    assert f"{counts['pending']} not started" in stderr
+    assert f"run the same command with --seed {SEED} again to finish" in stderr
+    outputs = {row["output"] for row in rows if row["status"] in ("written", "pending")}
+    assert {str(p) for p in out.rglob("*.png")} <= outputs   # nothing else written
+    assert all(Path(row["output"]).is_file() for row in rows if row["status"] == "written")
+
+    pending = {row["input"] for row in rows if row["status"] == "pending"}
+    again = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT)
+    assert again.returncode == 1, again.stderr   # the bad files
+    rows = read_manifest((out / "manifest.jsonl").read_text())
+    assert {row["input"] for row in rows if row["status"] == "written"} <= pending
+    assert sum(row["status"] == "failed" for row in rows) == COUNTS["failed"]
+    assert_written_once(out, slow_local)
