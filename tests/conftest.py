@@ -2,6 +2,7 @@
 tiny random-weight model pair as zoo manifests and as an export bundle (exported once per
 session, a few seconds, so the machinery is tested whether or not shipped weights exist)."""
 import json
+import signal
 import struct
 import zlib
 from pathlib import Path
@@ -27,6 +28,16 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def _sigint_handler_restored():
+    """Each test ends with this process's SIGINT handler as it found it: an interrupted in-process
+    ``protect`` (CliRunner) ignores SIGINT on its way out, as a real process should, and a child
+    started later by another test would inherit that and ignore its Ctrl-C."""
+    handler = signal.getsignal(signal.SIGINT)
+    yield
+    signal.signal(signal.SIGINT, handler)
 
 
 @pytest.fixture(scope="session")
