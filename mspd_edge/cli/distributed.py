@@ -5,7 +5,9 @@ The options live here and ``cli/protect.py`` hands the job over with one call,
 when the engine runs).
 """
 import logging
+import signal
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -127,14 +129,15 @@ def _protect(options, reverse, protect_dataset):
     labels = None if pipeline_mode(options["labels"]) != "gt" else options["labels"]
     settings = settings_from(options, pipeline_mode(options["labels"]), options["batch_size"])
     try:
-        return protect_dataset(options["inputs"], options["outdir"], backend=_backend(options),
-                               options=backend_opts, settings=settings, reverse=reverse,
-                               labels=labels, recursive=options["recursive"],
-                               overwrite=options["overwrite"], manifest=options["manifest"],
-                               files=FileOptions(options["fmt"], options["max_pixels"],
-                                                 options["metrics"]),
-                               workers=options["workers"], gpus_per_worker=gpus,
-                               progress=not options["quiet"], log=_logger(options["quiet"]))
+        with _ctrl_c_interrupts():
+            return protect_dataset(options["inputs"], options["outdir"], backend=_backend(options),
+                                   options=backend_opts, settings=settings, reverse=reverse,
+                                   labels=labels, recursive=options["recursive"],
+                                   overwrite=options["overwrite"], manifest=options["manifest"],
+                                   files=FileOptions(options["fmt"], options["max_pixels"],
+                                                     options["metrics"]),
+                                   workers=options["workers"], gpus_per_worker=gpus,
+                                   progress=not options["quiet"], log=_logger(options["quiet"]))
     except NoInputError as exc:
         raise click.UsageError(str(exc)) from None
     except LabelError as exc:
@@ -147,6 +150,22 @@ def _protect(options, reverse, protect_dataset):
         if type(exc).__module__.split(".")[0] != "ray":
             raise
         fail(f"the Ray job failed: {_last_line(exc)}")
+
+
+@contextmanager
+def _ctrl_c_interrupts():
+    """Ctrl-C raises KeyboardInterrupt during the job (the job then writes its manifest), even in a
+    process started with SIGINT ignored (a background job of a script), as local protect's own
+    handler does."""
+    try:
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    except ValueError:   # not the main thread: Ctrl-C is not ours to handle
+        previous = None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _logger(quiet):
