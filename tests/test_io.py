@@ -138,14 +138,15 @@ def test_write_image_round_trips_losslessly_and_leaves_no_temporary_file(tmp_pat
     if len(shape) == 3 and shape[2] in (2, 4):
         pixels[0, :, -1] = 0   # fully transparent pixels keep their colour too
     path = tmp_path / "deep" / f"x.{fmt}"
-    write_image(path, pixels, fmt, icc_profile=_srgb_profile())
+    profile = _srgb_profile()
+    write_image(path, pixels, fmt, icc_profile=profile)
     decoded = read_image(path)
     expected = pixels
     if fmt == "webp" and (pixels.ndim == 2 or pixels.shape[2] == 2):   # WebP has no gray mode: RGB(A)
         gray = pixels if pixels.ndim == 2 else pixels[..., 0]
         expected = np.dstack([gray] * 3 + ([] if pixels.ndim == 2 else [pixels[..., 1]]))
     assert np.array_equal(decoded.pixels, expected)
-    assert decoded.icc_profile == _srgb_profile()
+    assert decoded.icc_profile == profile
     assert [p.name for p in path.parent.iterdir()] == [f"x.{fmt}"]
 
 
@@ -158,6 +159,7 @@ def test_failed_write_keeps_the_old_file_and_no_temporary(tmp_path):
 
 
 def _srgb_profile():
+    """An sRGB ICC profile; its header holds the time it was made, to the second."""
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
@@ -172,14 +174,15 @@ def _camera_exif(orientation):
 @pytest.mark.parametrize("fmt", ["png", "webp"])
 def test_metadata_survives_but_the_orientation_is_applied(tmp_path, fmt):
     xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><dc:rights>A. Photographer</dc:rights></x:xmpmeta>'
+    profile = _srgb_profile()
     path = _save(tmp_path / "in.jpg", _rgb(10, 20), exif=_camera_exif(ROTATE_90_CW), quality=95,
-                 icc_profile=_srgb_profile(), xmp=xmp)
+                 icc_profile=profile, xmp=xmp)
     decoded = read_image(path)
     assert decoded.pixels.shape == (20, 10, 3) and decoded.xmp == xmp
     write_image(tmp_path / f"out.{fmt}", decoded.pixels, fmt, decoded.icc_profile, decoded.exif, decoded.xmp)
     with Image.open(tmp_path / f"out.{fmt}") as out:
         exif = out.getexif()
-        assert out.size == (10, 20) and out.info["icc_profile"] == _srgb_profile()
+        assert out.size == (10, 20) and out.info["icc_profile"] == profile
         assert ExifTags.Base.Orientation not in exif and exif[ExifTags.Base.Model] == "EOS R5"
         assert exif[ExifTags.Base.Copyright] == "(c) A. Photographer" and exif[ExifTags.Base.Make] == "Canon"
         assert exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.ExposureTime] == 0.004

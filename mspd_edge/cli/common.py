@@ -1,5 +1,7 @@
-"""What every command module shares: exit codes, the one-line error, report writing."""
+"""What every command module shares: exit codes, the one-line error, report writing, Ctrl-C."""
 import json
+import signal
+from contextlib import contextmanager
 
 import click
 
@@ -31,3 +33,19 @@ def write_report(path, report):
         write_atomic(path, (json.dumps(report, indent=2) + "\n").encode())
     except OSError as exc:
         fail(f"{path}: cannot write the report: {exc.strerror or exc}")
+
+
+@contextmanager
+def sigint_handler(handler):
+    """``handler`` for SIGINT inside the block, the previous one after; in a thread other than
+    the main one nothing changes (Ctrl-C is not ours to handle there)."""
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:
+        previous = None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+

@@ -7,7 +7,6 @@ when the engine runs).
 import logging
 import signal
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -16,7 +15,7 @@ from tqdm import tqdm
 
 from ..distributed.uris import is_uri
 from .args import apply
-from .common import EXIT_ABORTED, EXIT_FAILED, OneLineUsageError, fail, write_report
+from .common import EXIT_ABORTED, EXIT_FAILED, OneLineUsageError, fail, sigint_handler, write_report
 
 ENGINES = ("local", "ray")
 RAY_ONLY = ("address", "workers", "gpus_per_worker", "manifest")
@@ -129,7 +128,9 @@ def _protect(options, reverse, protect_dataset):
     labels = None if pipeline_mode(options["labels"]) != "gt" else options["labels"]
     settings = settings_from(options, pipeline_mode(options["labels"]), options["batch_size"])
     try:
-        with _ctrl_c_interrupts():
+        # Ctrl-C raises KeyboardInterrupt (the job then writes its manifest), even in a process
+        # started with SIGINT ignored (a background job of a script), as local protect's handler does.
+        with sigint_handler(signal.default_int_handler):
             return protect_dataset(options["inputs"], options["outdir"], backend=_backend(options),
                                    options=backend_opts, settings=settings, reverse=reverse,
                                    labels=labels, recursive=options["recursive"],
@@ -150,22 +151,6 @@ def _protect(options, reverse, protect_dataset):
         if type(exc).__module__.split(".")[0] != "ray":
             raise
         fail(f"the Ray job failed: {_last_line(exc)}")
-
-
-@contextmanager
-def _ctrl_c_interrupts():
-    """Ctrl-C raises KeyboardInterrupt during the job (the job then writes its manifest), even in a
-    process started with SIGINT ignored (a background job of a script), as local protect's own
-    handler does."""
-    try:
-        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    except ValueError:   # not the main thread: Ctrl-C is not ours to handle
-        previous = None
-    try:
-        yield
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
 
 
 def _logger(quiet):

@@ -3,7 +3,6 @@ import os
 import signal
 import sys
 import threading
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -16,7 +15,7 @@ from ..io import OUTPUT_FORMATS, check_writable
 from ..labels import FOLDER, MODEL_MODES, LabelError, label_source, pipeline_mode
 from ..protect import FileOptions, NoInputError, OutputError, protect_files
 from .args import apply, backend_args, backend_options, build_models, cascade_args, check_classes, settings_from
-from .common import EXIT_ABORTED, EXIT_FAILED, OneLineUsageError, write_report
+from .common import EXIT_ABORTED, EXIT_FAILED, OneLineUsageError, sigint_handler, write_report
 from .distributed import OutputFolder, engine_args, run_on_engine
 
 
@@ -149,22 +148,13 @@ def _check_report_folder(report):
             raise OneLineUsageError(f"{report}: cannot write the report there: {exc.strerror or exc}") from None
 
 
-@contextmanager
 def _stop_on_ctrl_c(stop):
     """The first Ctrl-C sets ``stop`` (the job ends after its current batch), a second one interrupts."""
     def first(signum, frame):
         stop.set()
         signal.signal(signal.SIGINT, signal.default_int_handler)
         os.write(sys.stderr.fileno(), b"\nstopping after the current image(s); Ctrl-C again to stop now\n")
-    try:
-        previous = signal.signal(signal.SIGINT, first)
-    except ValueError:   # not the main thread: Ctrl-C is not ours to handle
-        previous = None
-    try:
-        yield
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+    return sigint_handler(first)
 
 
 def _logger(quiet):
