@@ -23,6 +23,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
+from mspd_edge import defaults
 from mspd_edge.backends.precision import cpu_reason
 from mspd_edge.data import load_npz
 from mspd_edge.noise import batch_noise, image_key
@@ -31,6 +32,7 @@ from mspd_edge.reference import input_grad
 from mspd_edge.torch_backend import TorchBackend
 from mspd_edge.zoo import load_model
 
+PASSES = len(defaults.EPOCHS) * defaults.N_SAMPLES   # gradient passes per image: 2 x 20
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10" / "test.npz"
 GROUPS = {"convolution": ("conv", "mkldnn_convolution"), "batch norm": ("batch_norm",),
           "activation (Swish)": ("sigmoid", "silu"), "elementwise": ("mul", "add", "sub", "div",
@@ -76,8 +78,8 @@ def profile_groups(backend, x, labels, noise, settings):
 
 def compiled_speedup(backend, repeats=15):
     """Eager and ``torch.compile`` ms of one input-gradient call of ``backend``'s shape."""
-    n = backend.images_per_call * 20
-    x, y = torch.rand(n, 3, 32, 32), torch.zeros(n, dtype=torch.long)
+    n = backend.images_per_call * defaults.N_SAMPLES
+    x, y = torch.rand(n, *backend.input_size), torch.zeros(n, dtype=torch.long)
     net = backend.network
 
     def per_call(model):
@@ -112,21 +114,22 @@ def main():
     images = load_npz(args.data, limit=args.images)[0]
     x = images.transpose(0, 3, 1, 2).astype(np.float32) / 255
     labels = np.zeros(len(x), np.int64)
-    out = {"threads": args.threads, "flops_per_pass": flops, "passes_per_image": 2 * 20,
-           "gflop_per_image": round(40 * flops / 1e9, 3), "precisions": {}}
+    out = {"threads": args.threads, "flops_per_pass": flops, "passes_per_image": PASSES,
+           "gflop_per_image": round(PASSES * flops / 1e9, 3), "precisions": {}}
     for precision, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
         if cpu_reason(precision) is not None:
             continue
         backend = TorchBackend(load_model("cifar10-backbone"), precision=precision)
         settings = Settings(seed=0).resolved(backend)
-        noise = batch_noise(0, [image_key(i) for i in images], 20, x.shape[1:], 2)
+        noise = batch_noise(0, [image_key(i) for i in images], defaults.N_SAMPLES, x.shape[1:],
+                            len(defaults.EPOCHS))
         wall, groups = profile_groups(backend, x, labels, noise, settings)
         peak = peak_gflops(dtype, args.threads)
         ms = 1000 * wall / len(x)
         out["precisions"][precision] = {
             "ms_per_image_profiled": round(ms, 1), "matmul_peak_gflops": round(peak, 1),
-            "achieved_gflops": round(40 * flops / 1e9 / (ms / 1000), 1),
-            "limit_ms_per_image": round(1000 * 40 * flops / 1e9 / peak, 2), "self_cpu_share_%": groups}
+            "achieved_gflops": round(PASSES * flops / 1e9 / (ms / 1000), 1),
+            "limit_ms_per_image": round(1000 * PASSES * flops / 1e9 / peak, 2), "self_cpu_share_%": groups}
         if args.compile:
             out["precisions"][precision]["torch_compile"] = compiled_speedup(backend)
     print(json.dumps(out, indent=2))
