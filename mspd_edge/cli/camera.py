@@ -12,7 +12,7 @@ import click
 
 from ..camera.sinks import DEFAULT_CODEC, LOSSY_WARNING, PngFolderSink, SinkError, VideoSink, WindowSink, is_video_path
 from ..camera.sources import SourceError, open_source
-from .args import backend_args, backend_options, build_models, cascade_args, check_classes, settings_from
+from .args import backend_args, backend_choice, backend_options, build_models, cascade_args, check_classes, settings_from
 from .camera_run import Interrupts, run_stream, sink_name
 from .common import EXIT_ABORTED, EXIT_FAILED
 
@@ -152,6 +152,7 @@ def _run(options, interrupts):
 
 
 def _models(options):
+    options["backend"] = backend_choice(options)
     models = build_models(options["backend"], backend_options(options), options["labels"] == "classifier")
     check_classes(models)
     return models

@@ -14,7 +14,7 @@ from ..imaging import budget_levels
 from ..io import OUTPUT_FORMATS, check_writable
 from ..labels import FOLDER, MODEL_MODES, LabelError, label_source, pipeline_mode
 from ..protect import FileOptions, NoInputError, OutputError, protect_files
-from .args import apply, backend_args, backend_options, build_models, cascade_args, check_classes, settings_from
+from .args import apply, backend_args, backend_choice, backend_options, build_models, cascade_args, check_classes, settings_from
 from .common import EXIT_ABORTED, EXIT_FAILED, OneLineUsageError, sigint_handler, write_report
 from .distributed import OutputFolder, engine_args, run_on_engine
 
@@ -108,6 +108,7 @@ def _run_job(options, reverse):
     if status is not None:
         return status
     labels_option = options["labels"]
+    options["backend"] = backend_choice(options)
     models = build_models(options["backend"], backend_options(options), labels_option == "classifier")
     check_classes(models)
     classes = models.backbone.classes
