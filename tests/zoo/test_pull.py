@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from checkpoint_server import running_server
+from checkpoint_server import offline_url, running_server
 from model_helpers import REDUCED
 from mspd_edge.digest import sha256_file
 from mspd_edge.zoo import checksums, load_model, locate
@@ -87,7 +87,8 @@ def test_dropped_connection_resumes_within_one_pull(server, root, checkpoint):
 def test_dropped_connection_resumes_on_the_next_pull(server, root, checkpoint):
     url = server.serve("/wong.pt", checkpoint)
     server.drop_once["/wong.pt"] = 0.6
-    with pytest.raises(PullError, match=r"download from .*wong\.pt failed: .*incomplete.*resumes it"):
+    with pytest.raises(PullError, match=r"download from .*wong\.pt failed: .*incomplete.* bytes "
+                                         r"arrived and are kept: the same pull resumes them"):
         pull(ID, url, **FAST)
     assert not (root / RELATIVE).exists()
     partial = [name for name in _leftovers(root) if name.endswith(".part")]
@@ -123,6 +124,26 @@ def test_http_errors_and_stalls_are_one_line(server, root, checkpoint):
     server.stall.add("/slow.pt")
     with pytest.raises(PullError, match=r"failed: .*[Tt]imed? ?out"):
         pull(ID, url, **{**FAST, "timeout": 0.5})
+
+
+def test_a_pull_that_gets_nothing_leaves_nothing(tmp_path, monkeypatch):
+    """Offline (a refused connection) or a missing local file: no folder made for it is left,
+    and the message says that nothing arrived; a folder that was there before stays."""
+    pytest.importorskip("gdown")
+    monkeypatch.delenv(locate.MODELS_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)                                   # the root is ./models
+    with offline_url() as url, pytest.raises(PullError) as caught:
+        pull(ID, url, **FAST)
+    message = str(caught.value)
+    assert message.startswith(f"{ID}: download from {url} failed: ") and "refused" in message
+    assert message.endswith("(nothing arrived)") and "kept" not in message
+    with pytest.raises(PullError, match="no such file"):
+        pull(ID, str(tmp_path / "nothing.pt"), **FAST)
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "models" / "cifar10").mkdir(parents=True)
+    with offline_url() as url, pytest.raises(PullError, match="nothing arrived"):
+        pull(ID, url, **FAST)
+    assert [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")] == ["models", "models/cifar10"]
 
 
 def test_from_a_local_file_or_file_url(tmp_path, root, checkpoint):
