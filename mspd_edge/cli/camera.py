@@ -12,7 +12,8 @@ import click
 
 from ..camera.sinks import DEFAULT_CODEC, LOSSY_WARNING, PngFolderSink, SinkError, VideoSink, WindowSink, is_video_path
 from ..camera.sources import SourceError, open_source
-from .args import backend_args, backend_choice, backend_options, build_models, cascade_args, check_classes, settings_from
+from .args import (backend_args, backend_choice, backend_options, build_models, cascade_args, check_classes,
+                   settings_from, warn_over_budget)
 from .camera_run import Interrupts, run_stream, sink_name
 from .common import EXIT_ABORTED, EXIT_FAILED
 
@@ -136,6 +137,7 @@ def _run(options, interrupts):
         models = _models(options)
         settings = settings_from(options, options["labels"], options["batch_size"])
         settings = settings.resolved(models.backend)
+        warn_over_budget(options, models)
         sinks = _sinks(options, source)
         drop = source.live if options["drop"] is None else options["drop"]
         if not quiet:
