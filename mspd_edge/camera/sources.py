@@ -141,6 +141,7 @@ class CaptureSource(Source):
         width, height = (int(self.cap.get(p)) for p in (cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT))
         self.size = (width, height) if width > 0 and height > 0 else None
         self.read_frames = 0
+        self._first = None if self.live else self._first_frame()
 
     @staticmethod
     def _open(spec, kind, size, fps):
@@ -170,23 +171,38 @@ class CaptureSource(Source):
             raise SourceError(f"cannot open {_what(kind, spec)}: {_why(kind)}")
         return cap
 
-    def __iter__(self):
-        start = None
+    def _first_frame(self):
+        """A file's first frame and its timestamp, read at open: a file OpenCV opens but cannot
+        decode is refused before any output exists."""
+        ok, bgr = self.cap.read()
+        if not ok or bgr is None:
+            self.cap.release()
+            raise SourceError(f"cannot open {_what(self.kind, self.spec)}: {_why(self.kind)}; "
+                              "no frame decodes")
+        return bgr, self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000
+
+    def _reads(self):
+        """``(bgr, captured, timestamp of a file)`` per frame, the one read at open first."""
+        if self._first is not None:
+            (bgr, timestamp), self._first = self._first, None
+            yield bgr, time.monotonic(), timestamp
         while True:
             ok, bgr = self.cap.read()
             captured = time.monotonic()
             if not ok or bgr is None:
-                break
+                return
+            yield bgr, captured, None if self.live else self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000
+
+    def __iter__(self):
+        start = None
+        for bgr, captured, timestamp in self._reads():
             self.read_frames += 1
             if self.live:
                 start = captured if start is None else start
                 timestamp = captured - start
-            else:
-                timestamp = self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000
             yield Frame(self.read_frames - 1, _to_rgb(bgr), timestamp, captured)
         if self.read_frames == 0:
-            raise SourceError(f"{_what(self.kind, self.spec)} opened but gave no frame"
-                              + ("" if self.live else " (not a video OpenCV can decode, or empty)"))
+            raise SourceError(f"{_what(self.kind, self.spec)} opened but gave no frame")
         if self.live:
             raise SourceError(f"{_what(self.kind, self.spec)} disconnected or stopped after "
                               f"{self.read_frames} frame(s)")
