@@ -2,7 +2,8 @@
 
 Decoding uses Pillow: EXIF orientation is applied, palette and bilevel images become RGB(A) or
 gray, and anything that is not 8 bits per channel is refused with an :class:`ImageError`;
-``max_pixels`` is the one size limit (Pillow's own is raised to it: :class:`_PillowLimit`).
+``max_pixels`` is the one size limit (Pillow's own is raised to it: :class:`_PillowLimit`;
+OpenCV, with a limit of its own, decodes no input file).
 The metadata an output keeps: the ICC profile, EXIF (without the orientation, which is applied,
 and without the thumbnail of the unprotected image) and XMP. Outputs are lossless PNG or WebP
 (encoder settings chosen by ``benchmarks/large_photo.py``: README "Large photos"), written
