@@ -24,6 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .. import defaults
 from ..io import ImageError, discover, read_image
 
 LIVE = ("csi", "device", "url", "gstreamer")
@@ -84,16 +85,17 @@ def source_kind(spec):
     raise SourceError(f"no such file or folder: {spec} (nor a device index, URL or GStreamer pipeline)")
 
 
-def open_source(spec, capture_size=None, capture_fps=None):
+def open_source(spec, capture_size=None, capture_fps=None, max_pixels=defaults.MAX_PIXELS):
     """Open ``spec`` (see the module docstring) as a :class:`Source`; raises :class:`SourceError`.
 
     ``capture_size`` ``(width, height)`` and ``capture_fps`` are requested from cameras (devices
-    and the CSI template); files and folders ignore them.
+    and the CSI template); files and folders ignore them. ``max_pixels``: a folder's larger
+    images are refused (:func:`mspd_edge.io.read_image`).
     """
     spec = str(spec).strip()
     kind = source_kind(spec)
     if kind == "folder":
-        return FolderSource(spec)
+        return FolderSource(spec, max_pixels)
     return CaptureSource(spec, kind, capture_size, capture_fps)
 
 
@@ -218,8 +220,9 @@ class FolderSource(Source):
 
     kind = "folder"
 
-    def __init__(self, spec):
+    def __init__(self, spec, max_pixels=defaults.MAX_PIXELS):
         super().__init__(spec)
+        self.max_pixels = max_pixels
         self.files = [s.path for s in discover([spec])[0]]
         if not self.files:
             raise SourceError(f"cannot open folder {spec}: no image file in it")
@@ -227,7 +230,7 @@ class FolderSource(Source):
     def __iter__(self):
         for index, path in enumerate(self.files):
             try:
-                pixels = read_image(path).pixels
+                pixels = read_image(path, self.max_pixels).pixels
             except ImageError as exc:
                 self.errors.append({"input": str(path), "error": str(exc)})
                 if self.on_error is not None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from .. import defaults
 from ..camera.sinks import DEFAULT_CODEC, LOSSY_WARNING, PngFolderSink, SinkError, VideoSink, WindowSink, is_video_path
 from ..camera.sources import SourceError, open_source
 from .args import (backend_args, backend_choice, backend_options, build_models, cascade_args, check_classes,
@@ -88,6 +89,8 @@ disconnects, or an image of a folder or an output fails; what was written stays.
               help="Resolution asked of a camera (device or csi), e.g. 640x480.")
 @click.option("--capture-fps", type=click.FloatRange(0, min_open=True),
               help="Frame rate asked of a camera (device or csi).")
+@click.option("--max-pixels", type=click.IntRange(min=1), default=defaults.MAX_PIXELS,
+              show_default=True, help="Refuse images of a FOLDER source with more pixels.")
 @cascade_args()
 @click.option("--labels", type=click.Choice(LABEL_MODES), default="classifier", show_default=True,
               help="Label per frame: the classifier's prediction, or the backbone's (couple).")
@@ -128,7 +131,8 @@ def camera_command(**options):
 def _run(options, interrupts):
     quiet = options["quiet"]
     try:
-        source = open_source(options["source"], options["capture_size"], options["capture_fps"])
+        source = open_source(options["source"], options["capture_size"], options["capture_fps"],
+                             options["max_pixels"])
     except SourceError as exc:
         return _error(exc)
     source.on_error = lambda item: click.echo(f"error: {item['input']}: {item['error']}", err=True)

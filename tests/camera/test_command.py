@@ -142,6 +142,19 @@ def test_a_source_that_gives_no_frame_leaves_no_output(fake_cli, tmp_path, monke
     assert list((tmp_path / "kept").iterdir()) == []                  # the folder that was there stays
 
 
+def test_max_pixels_of_a_folder_source(fake_cli, tmp_path):
+    from PIL import Image
+
+    src = tmp_path / "photos"
+    src.mkdir()
+    Image.fromarray(smooth_frames(1, (100, 75))[0]).save(src / "big.png")
+    refused = invoke("-s", src, "-o", tmp_path / "a", "--max-pixels", 5000, *FAST)
+    assert refused.exit_code == 1 and f"error: {src / 'big.png'}: too large: 100x75 pixels, more than " \
+        "the limit of 5000 (--max-pixels 7500 allows it)" in refused.stderr
+    allowed = invoke("-s", src, "-o", tmp_path / "b", "--max-pixels", 7500, *FAST)
+    assert allowed.exit_code == 0 and sorted(read_png_frames(tmp_path / "b")) == [0]
+
+
 def test_an_eps_over_the_backbones_budget_is_warned_of_first(video, tiny_manifest, tmp_path):
     path, _ = video
     result = invoke("-s", path, "-o", tmp_path / "out", "--backbone", tiny_manifest, "--labels",
