@@ -11,7 +11,7 @@ import click
 from .. import defaults
 from ..backends import (DEVICES, PROVIDERS, BackendError, BackendOptions, backend_names, build_backend,
                         get_backend, resolve_backend)
-from ..imaging import check_budget
+from ..imaging import budget_warning, check_budget
 from ..backends.precision import AUTO, CHOICES as PRECISIONS
 from ..pipeline import Settings, check_epochs
 from .common import OneLineUsageError
@@ -143,6 +143,14 @@ def settings_from(options, label_mode, batch_size=None):
     return Settings(eps=None if eps is None else eps / 255, n_samples=options["n_samples"],
                     lr=options.get("lr", defaults.LR), epochs=options["epochs"],
                     seed=options["seed"], label_mode=label_mode, batch_size=batch_size)
+
+
+def warn_over_budget(options, models):
+    """Print the warning of an --eps over the budget the backbone was trained for (even with -q)."""
+    if options.get("eps") is not None:
+        warning = budget_warning(options["eps"] / 255, models.backend.default_eps, models.backbone.name)
+        if warning is not None:
+            click.echo(f"warning: {warning}", err=True)
 
 
 def check_classes(models):
