@@ -5,17 +5,16 @@ The options live here and ``cli/protect.py`` hands the job over with one call,
 when the engine runs).
 """
 import logging
-import signal
-import sys
+import os
 from pathlib import Path
 
 import click
 from click.core import ParameterSource
-from tqdm import tqdm
 
 from ..distributed.uris import is_uri
 from .args import apply
-from .common import EXIT_ABORTED, EXIT_FAILED, OneLineUsageError, fail, sigint_handler, write_report
+from .common import OneLineUsageError, fail
+from .job import finish, job_settings, logger, start_notes
 
 ENGINES = ("local", "ray")
 RAY_ONLY = ("address", "workers", "gpus_per_worker", "manifest")
@@ -40,8 +39,8 @@ def engine_args():
                      help="local: this process. ray: a Ray Data job (streaming decode tasks, a pool "
                           "of actors holding the backend, write tasks) on a local or remote Ray "
                           "cluster; INPUT and -o may then be object-storage URIs (s3://bucket/prefix), "
-                          "--backend defaults to ort, and a manifest row is written per input; "
-                          "Ctrl-C stops it at once, with a manifest (the inputs left: pending)."),
+                          "--backend defaults to ort, and a manifest row is written per input (the "
+                          "inputs a Ctrl-C leaves: pending)."),
         click.option("--address", help="[ray] The cluster to join (host:6379, ray://host:10001, auto).  "
                                        "[default: $RAY_ADDRESS, else a cluster on this machine]"),
         click.option("--workers", type=click.IntRange(min=1),
@@ -58,8 +57,9 @@ def engine_args():
     ])
 
 
-def run_on_engine(options, reverse):
-    """Run the job on ``--engine ray``: its exit status; None (nothing done) for the local engine."""
+def run_on_engine(options, reverse, stop):
+    """Run the job on ``--engine ray`` until done or ``stop`` is set: its exit status; None
+    (nothing done) for the local engine."""
     if options["engine"] == "local":
         for name in RAY_ONLY:
             if options[name] is not None:
@@ -79,31 +79,23 @@ def run_on_engine(options, reverse):
         raise OneLineUsageError(f"--engine ray needs {exc.name} ({RAY_INSTALL})") from None
     _connect(ray, options["address"])
     try:
-        result = _protect(options, reverse, protect_dataset)
+        result = _protect(options, reverse, protect_dataset, stop)
     finally:
         ray.shutdown()
-    if options["report"]:
-        write_report(options["report"], job_report(result, reverse, **_job(options)))
-    if not options["quiet"] or result.interrupted:
-        _print_summary(result, reverse)
-    return EXIT_ABORTED if result.interrupted else EXIT_FAILED if result.failed else 0
-
-
-def _print_summary(result, reverse):
-    counts, seed = result.counts, result.settings.seed
-    head = "interrupted: " if result.interrupted else ""
-    left = f", {counts['pending']} not started" if result.interrupted else ""
-    click.echo(f"{head}{'reverted' if reverse else 'protected'} {counts['written']} image(s) "
-               f"({counts['skipped']} skipped, {counts['failed']} failed{left}) on {result.workers.count} "
-               f"Ray worker(s); seed {seed}; manifest {result.manifest}", err=True)
-    if result.interrupted:
-        click.echo(f"run the same command with --seed {seed} again to finish (complete outputs are "
-                   "checked and kept)", err=True)
+    report = job_report(result, **job_settings(options, engine="ray", backend=_backend(options),
+                                               address=options["address"], workers=options["workers"],
+                                               gpus_per_worker=options["gpus_per_worker"]))
+    return finish(options, result, report, where=f" on {result.workers.count} Ray worker(s)",
+                  after=f"; manifest {result.manifest}", kept="complete outputs are checked and kept")
 
 
 def _connect(ray, address):
     from ray.data import DataContext
 
+    # Ray's C++ core logs at error level, on every job, that Ray Data's actors take constructor
+    # arguments from the object store while they may restart (github.com/ray-project/ray/issues/53727):
+    # its own design, not the job's error. Its log level is read from the environment once.
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     try:
         ray.init(address=address, include_dashboard=False, logging_level=logging.ERROR,
                  log_to_driver=False)
@@ -116,11 +108,11 @@ def _connect(ray, address):
     logging.getLogger("ray.data").setLevel(logging.ERROR)
 
 
-def _protect(options, reverse, protect_dataset):
+def _protect(options, reverse, protect_dataset, stop):
     from ..backends import BackendError
     from ..io import ImageError
     from ..labels import LabelError, pipeline_mode
-    from ..protect import FileOptions, NoInputError, OutputError
+    from ..job import FileOptions, NoInputError, OutputError
     from .args import backend_options, settings_from
 
     gpus = options["gpus_per_worker"] or 0.0
@@ -128,17 +120,13 @@ def _protect(options, reverse, protect_dataset):
     labels = None if pipeline_mode(options["labels"]) != "gt" else options["labels"]
     settings = settings_from(options, pipeline_mode(options["labels"]), options["batch_size"])
     try:
-        # Ctrl-C raises KeyboardInterrupt (the job then writes its manifest), even in a process
-        # started with SIGINT ignored (a background job of a script), as local protect's handler does.
-        with sigint_handler(signal.default_int_handler):
-            return protect_dataset(options["inputs"], options["outdir"], backend=_backend(options),
-                                   options=backend_opts, settings=settings, reverse=reverse,
-                                   labels=labels, recursive=options["recursive"],
-                                   overwrite=options["overwrite"], manifest=options["manifest"],
-                                   files=FileOptions(options["fmt"], options["max_pixels"],
-                                                     options["metrics"]),
-                                   workers=options["workers"], gpus_per_worker=gpus,
-                                   progress=not options["quiet"], log=_logger(options["quiet"]))
+        return protect_dataset(options["inputs"], options["outdir"], backend=_backend(options),
+                               options=backend_opts, settings=settings, reverse=reverse, labels=labels,
+                               recursive=options["recursive"], overwrite=options["overwrite"],
+                               manifest=options["manifest"], files=FileOptions(options["fmt"],
+                               options["max_pixels"], options["metrics"]), workers=options["workers"],
+                               gpus_per_worker=gpus, progress=not options["quiet"],
+                               log=logger(options["quiet"]), stop=stop, on_start=start_notes(options["quiet"]))
     except NoInputError as exc:
         raise click.UsageError(str(exc)) from None
     except LabelError as exc:
@@ -153,13 +141,6 @@ def _protect(options, reverse, protect_dataset):
         fail(f"the Ray job failed: {_last_line(exc)}")
 
 
-def _logger(quiet):
-    def log(line, error):
-        if error or not quiet:
-            tqdm.write(line, file=sys.stderr)   # keeps a running progress bar intact
-    return log
-
-
 def _last_line(exc):
     """The last line of a Ray error: its cause (the first lines are Ray's own frames)."""
     lines = [line for line in str(exc).splitlines() if line.strip()]
@@ -170,10 +151,3 @@ def _backend(options):
     """``--backend``, defaulting to the torch-free ``ort`` on this engine."""
     source = click.get_current_context().get_parameter_source("backend")
     return "ort" if source == ParameterSource.DEFAULT else options["backend"]
-
-
-def _job(options):
-    return {"engine": "ray", "inputs": [str(i) for i in options["inputs"]],
-            "outdir": str(options["outdir"]), "recursive": options["recursive"],
-            "labels": options["labels"], "backend": _backend(options), "address": options["address"],
-            "workers": options["workers"], "gpus_per_worker": options["gpus_per_worker"]}
