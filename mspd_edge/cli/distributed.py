@@ -6,6 +6,8 @@ when the engine runs).
 """
 import logging
 import os
+import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -94,11 +96,13 @@ def _connect(ray, address):
 
     # Ray's C++ core logs at error level, on every job, that Ray Data's actors take constructor
     # arguments from the object store while they may restart (github.com/ray-project/ray/issues/53727):
-    # its own design, not the job's error. Its log level is read from the environment once.
+    # its own design, not the job's error. Its level comes from the environment, read (and
+    # announced on stderr, whatever the level) as ray.init starts this process's core worker.
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     try:
-        ray.init(address=address, include_dashboard=False, logging_level=logging.ERROR,
-                 log_to_driver=False)
+        with _stderr_silenced():
+            ray.init(address=address, include_dashboard=False, logging_level=logging.ERROR,
+                     log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise OneLineUsageError(f"--address {address}: cannot join the Ray cluster: "
                                 f"{str(exc).splitlines()[0]}") from None
@@ -106,6 +110,20 @@ def _connect(ray, address):
     context.enable_progress_bars = False
     context.print_on_execution_start = False
     logging.getLogger("ray.data").setLevel(logging.ERROR)
+
+
+@contextmanager
+def _stderr_silenced():
+    """File descriptor 2 on the null device inside the block (what C++ code writes there too)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _protect(options, reverse, protect_dataset, stop):

@@ -189,8 +189,8 @@ def protect_dataset(inputs, output, *, backend="ort", options=BackendOptions(), 
 def _run(dataset, plans, settle, bar, stop):
     """Stream ``dataset``'s rows into ``settle`` (advancing ``bar`` by batch) until done, ``stop``
     is set or Ctrl-C; the plans left unsettled."""
-    if dataset is None:
-        return []
+    if dataset is None or (stop is not None and stop.is_set()):
+        return list(plans)
     left = {plan["input"]: plan for plan in plans}
     batches = iter(dataset.iter_batches(batch_size=None, batch_format="numpy"))
     try:
