@@ -16,7 +16,7 @@ from ray_helpers import COUNTS, SEED, hidden, local_protect, pngs, run_ray
 
 from mspd_edge.distributed.manifest import read_manifest
 from mspd_edge.distributed.storage import PARTIAL_SUFFIX
-from mspd_edge.protect import FileOptions
+from mspd_edge.job import FileOptions
 
 PROTECTOR = "MapWorker(MapBatches(Protector))"   # the process title of a protector actor
 SLOW_SAMPLES = 200   # ~0.3 s per CIFAR image on an idle 2-core machine (50 finished 30 images

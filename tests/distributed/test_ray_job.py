@@ -16,7 +16,7 @@ from ray_helpers import BAD, COUNTS, PHOTO_SIDE, SAMPLES, SEED, hidden, local_pr
 from mspd_edge.distributed.manifest import COLUMNS, read_manifest
 from mspd_edge.distributed.ray_job import PHOTO_FILE_BYTES
 from mspd_edge.distributed.stages import LARGE_PIXELS
-from mspd_edge.protect import FileOptions
+from mspd_edge.job import FileOptions
 
 
 @pytest.fixture(scope="module")
