@@ -144,7 +144,8 @@ def _protect(options, reverse, protect_dataset, stop):
                                manifest=options["manifest"], files=FileOptions(options["fmt"],
                                options["max_pixels"], options["metrics"]), workers=options["workers"],
                                gpus_per_worker=gpus, progress=not options["quiet"],
-                               log=logger(options["quiet"]), stop=stop, on_start=start_notes(options["quiet"]))
+                               log=logger(options["quiet"]), stop=stop,
+                               on_start=start_notes(options["quiet"]))
     except NoInputError as exc:
         raise click.UsageError(str(exc)) from None
     except LabelError as exc:

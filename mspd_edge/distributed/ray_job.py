@@ -137,11 +137,11 @@ def protect_dataset(inputs, output, *, backend="ort", options=BackendOptions(), 
     Images of ``large_pixels`` or more (None: none) in files of ``photo_file_bytes`` or more
     are read, protected and written by their actor. ``on_start(sizes, backbone)`` hears the
     ``(width, height)`` of the planned local files (object storage: not read on the driver)
-    and the backbone's info (name, dataset, input size) before the work. A set ``stop`` event (checked as rows settle) or a KeyboardInterrupt ends
-    the job with a manifest whose unsettled inputs are ``pending`` (``JobResult.interrupted``). Returns a
-    :class:`JobResult`; raises :class:`~mspd_edge.job.NoInputError` when no input
-    file is found, :class:`~mspd_edge.job.OutputError` when a local output folder cannot
-    be written.
+    and the backbone's info (name, dataset, input size) before the work. A set ``stop`` event
+    (checked as rows settle) or a KeyboardInterrupt ends the job with a manifest whose
+    unsettled inputs are ``pending`` (``JobResult.interrupted``). Returns a :class:`JobResult`;
+    raises :class:`~mspd_edge.job.NoInputError` when no input file is found,
+    :class:`~mspd_edge.job.OutputError` when a local output folder cannot be written.
     """
     start = time.perf_counter()
     if (labels is None) != (settings.label_mode != "gt"):
@@ -215,7 +215,8 @@ def _settle(writer, line, log):
     if row["status"] == "failed":
         log_failed(log, row["input"], row["error"])
     elif row["status"] == "skipped":
-        log_skipped(log, row["input"], row["error"] or f"{row['output']} exists and is complete (use --overwrite)")
+        log_skipped(log, row["input"],
+                    row["error"] or f"{row['output']} exists and is complete (use --overwrite)")
     return row
 
 
