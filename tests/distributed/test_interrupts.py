@@ -2,6 +2,7 @@
 mid-job (between batches, and while writing a photo they protect whole) are restarted and
 every input is written once with no partial file; Ctrl-C on the command writes the manifest
 of what settled, and running the command again finishes the job."""
+import contextlib
 import json
 import os
 import signal
@@ -91,7 +92,8 @@ def kill_while_writing(out, tries=3):
         if not wait_for(lambda: list(out.glob(f".*{PARTIAL_SUFFIX}")), poll=0.002):
             return False
         for pid in victims:
-            os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):   # an actor already gone (a restart's)
+                os.kill(pid, signal.SIGKILL)
         if list(out.glob(f".*{PARTIAL_SUFFIX}")):
             return True
     return False
