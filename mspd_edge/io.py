@@ -26,6 +26,7 @@ from . import defaults
 
 FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF")
 SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")   # looked for in folders
+SUBFOLDER_SKIPPED = "a subfolder (use -r)"   # why a folder input's subfolder is skipped without -r
 OUTPUT_FORMATS = ("png", "webp")
 # Encoder settings, by measurement (benchmarks/large_photo.py, README "Large photos"): zlib
 # level 1 is ~5x faster than Pillow's default 6 for ~13% more bytes; lossless WebP at the
@@ -87,7 +88,7 @@ def discover(inputs, recursive=False, exclude=None, on_skip=None):
 
     Files keep argument order, folder contents are sorted; a file reached twice is listed once.
     Folders yield files with a known image suffix (not hidden ones), subfolders only when
-    ``recursive``; ``on_skip(path, why)`` hears of their other files. Folders and patterns
+    ``recursive``; ``on_skip(path, why)`` hears of their other files (and subfolders). Folders and patterns
     never reach into ``exclude`` (the output folder).
     """
     sources, missing, seen = [], [], set()
@@ -128,8 +129,11 @@ def _inside(path, folder):
 
 def _walk(root, recursive, skip, on_skip):
     for folder, dirs, files in os.walk(root):
-        dirs[:] = [] if not recursive else sorted(
-            d for d in dirs if not d.startswith(".") and not _inside(Path(folder, d), skip))
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not _inside(Path(folder, d), skip))
+        if not recursive:
+            for name in dirs:
+                on_skip(Path(folder, name), SUBFOLDER_SKIPPED)
+            dirs[:] = []
         for name in sorted(files):
             path = Path(folder, name)
             if name.startswith("."):

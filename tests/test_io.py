@@ -35,7 +35,8 @@ def test_discover_files_folders_globs(tmp_path):
     skipped = []
     sources, missing = discover([tmp_path / "in"], exclude=out, on_skip=lambda *item: skipped.append(item))
     assert [(s.path, s.relative) for s in sources] == [(a, Path("a.jpg"))] and missing == []
-    assert skipped == [(tmp_path / "in" / "notes.txt",
+    assert skipped == [(tmp_path / "in" / "sub", "a subfolder (use -r)"),   # not the output folder
+                       (tmp_path / "in" / "notes.txt",
                         "not a supported image file (.txt; supported: PNG, JPEG, WEBP, BMP, TIFF)")]
 
     sources, _ = discover([tmp_path / "in"], recursive=True, exclude=out)

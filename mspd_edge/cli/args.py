@@ -145,10 +145,11 @@ def settings_from(options, label_mode, batch_size=None):
                     seed=options["seed"], label_mode=label_mode, batch_size=batch_size)
 
 
-def warn_over_budget(options, models):
-    """Print the warning of an --eps over the budget the backbone was trained for (even with -q)."""
-    if options.get("eps") is not None:
-        warning = budget_warning(options["eps"] / 255, models.backend.default_eps, models.backbone.name)
+def warn_over_budget(eps, backbone):
+    """Print the warning of an ``--eps`` value (None: not given) over the budget ``backbone`` (its
+    model info) was trained for (even with -q)."""
+    if eps is not None:
+        warning = budget_warning(eps / 255, backbone.eps, backbone.name)
         if warning is not None:
             click.echo(f"warning: {warning}", err=True)
 

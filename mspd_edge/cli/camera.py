@@ -141,7 +141,7 @@ def _run(options, interrupts):
         models = _models(options)
         settings = settings_from(options, options["labels"], options["batch_size"])
         settings = settings.resolved(models.backend)
-        warn_over_budget(options, models)
+        warn_over_budget(options["eps"], models.backbone)
         sinks = _sinks(options, source)
         drop = source.live if options["drop"] is None else options["drop"]
         if not quiet:
