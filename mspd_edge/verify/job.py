@@ -12,7 +12,8 @@ from pathlib import Path
 
 from .. import defaults
 from ..imaging import split, to_model_input
-from ..io import SUFFIXES, ImageError, discover, read_image
+from ..io import ImageError, discover, read_image
+from ..labels import LabelError
 from ..pipeline import protect_batch
 from .measure import VERDICTS, compare, same_frame
 from .robust import robust_flags
@@ -137,19 +138,21 @@ def verify_pairs(pairs, backend, settings, *, scenarios=(), targets=None, labels
         result.fail(original, published, why, log)
     pairs = [pair for pair in pairs if pair.copies or scenarios]
     for start in range(0, len(pairs), settings.batch_size):
-        loaded = [item for item in (_load(pair, backend.input_size, max_pixels, scenarios, result, log)
+        loaded = [item for item in (_load(pair, backend.input_size, max_pixels, scenarios, labels, result, log)
                                     for pair in pairs[start:start + settings.batch_size]) if item]
         if loaded:
-            _verify_group(loaded, backend, settings, scenarios, targets, labels, result, log)
+            _verify_group(loaded, backend, settings, scenarios, targets, labels is not None, result)
     return result
 
 
-def _load(pair, input_size, max_pixels, scenarios, result, log):
+def _load(pair, input_size, max_pixels, scenarios, labels, result, log):
+    """``(pair, original pixels, [(source, path, pixels)], label)``, or None after logging why not."""
     try:
         original = read_image(pair.original, max_pixels).pixels
         if split(original)[0].shape[2] not in (1, input_size[0]):
             raise ImageError(f"{split(original)[0].shape[2]} colour channels, the model takes {input_size[0]}")
-    except ImageError as exc:
+        label = None if labels is None else labels(pair.original)
+    except (ImageError, LabelError) as exc:
         return result.fail(pair.original, None, str(exc), log)
     copies = []
     for source, path in pair.copies:
@@ -159,14 +162,14 @@ def _load(pair, input_size, max_pixels, scenarios, result, log):
             result.fail(pair.original, path, f"published copy {path}: {exc}", log)
     if not copies and not scenarios:
         return None
-    return pair, original, copies
+    return pair, original, copies, label
 
 
-def _verify_group(loaded, backend, settings, scenarios, targets, labels, result, log):
-    given = None if labels is None else [labels(pair.original) for pair, _, _ in loaded]
-    protected = protect_batch([original for _, original, _ in loaded], backend, settings, given)
+def _verify_group(loaded, backend, settings, scenarios, targets, given_labels, result):
+    given = [label for *_, label in loaded] if given_labels else None
+    protected = protect_batch([original for _, original, _, _ in loaded], backend, settings, given)
     attack = {"original": [], "protected": [], "published": []}
-    for (pair, original, copies), (pixels, label) in zip(loaded, protected):
+    for (pair, original, copies, _), (pixels, label) in zip(loaded, protected):
         copies = [(source, str(path), None, copy) for source, path, copy in copies] + \
                  [(None, None, name, apply_scenario(pixels, name)) for name in scenarios]
         for source, name, step, published in copies:

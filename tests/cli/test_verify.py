@@ -4,7 +4,6 @@ and the robust accuracy (PGD-10, the shipped targets) once."""
 import json
 
 import cv2
-import numpy as np
 import pytest
 import skimage.data
 from PIL import Image

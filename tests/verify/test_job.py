@@ -116,3 +116,20 @@ def test_settings_come_from_the_protect_report(tmp_path):
     report.write_text("{")
     with pytest.raises(ValueError, match="not a protect report"):
         read_settings(report)
+
+
+def test_ground_truth_labels_a_missing_one_is_one_error(job, models, settings):
+    from dataclasses import replace
+
+    from mspd_edge.labels import label_source
+
+    originals, _ = job
+    (originals / "labels.csv").write_text("file,label\nimg0.png,cat\n")
+    labels = label_source(str(originals / "labels.csv"), models.backbone.classes)
+    pairs, _ = pair_inputs(originals, [], log=lambda line: None)
+    lines = []
+    result = verify_pairs(pairs, models.backend, replace(settings, label_mode="gt"), scenarios=("jpeg75",),
+                          labels=labels, log=lines.append)
+    assert [(e["original"].rsplit("/", 1)[1], e["label"], e["verdict"]) for e in result.images] == [
+        ("img0.png", models.backbone.classes.index("cat"), "kept")]
+    assert len(result.errors) == 2 and all("no row in" in line for line in lines)
