@@ -1,6 +1,7 @@
 """verify_pairs / pair_inputs / read_settings on real files: protect writes them, Pillow and
 OpenCV publish them (other extension and size, EXIF stripped), and bad pairs go on."""
 import json
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -8,6 +9,9 @@ import pytest
 import skimage.data
 from PIL import ExifTags, Image
 
+from mspd_edge.io import read_image
+from mspd_edge.labels import label_source
+from mspd_edge.pipeline import protect_batch
 from mspd_edge.protect import FileOptions, protect_files
 from mspd_edge.verify import markdown, pair_inputs, read_settings, verify_pairs
 
@@ -60,9 +64,13 @@ def test_published_copies_of_other_format_size_and_no_exif_keep_the_protection(j
 
 def test_the_recomputed_protection_is_exactly_what_protect_wrote(job, models, settings):
     originals, protected = job
+    sources = [originals / "img0.png", originals / "sub" / "camera.jpg"]
+    recomputed = protect_batch([read_image(p).pixels for p in sources], models.backend, settings)
+    written = [read_image(protected / "img0.png").pixels, read_image(protected / "sub" / "camera.png").pixels]
+    assert all(np.array_equal(a, b) for (a, _), b in zip(recomputed, written))
     pairs, _ = pair_inputs(originals, [protected], recursive=True, log=lambda line: None)
     for batch_size in (1, 3):
-        result = verify_pairs(pairs, models.backend, type(settings)(**{**vars(settings), "batch_size": batch_size}),
+        result = verify_pairs(pairs, models.backend, replace(settings, batch_size=batch_size),
                               log=lambda line: None)
         assert [(e["kept_cosine"], e["kept_energy"], e["foreign_energy"]) for e in result.images] == [(1.0, 1.0, 0.0)] * 4
 
@@ -119,10 +127,6 @@ def test_settings_come_from_the_protect_report(tmp_path):
 
 
 def test_ground_truth_labels_a_missing_one_is_one_error(job, models, settings):
-    from dataclasses import replace
-
-    from mspd_edge.labels import label_source
-
     originals, _ = job
     (originals / "labels.csv").write_text("file,label\nimg0.png,cat\n")
     labels = label_source(str(originals / "labels.csv"), models.backbone.classes)
