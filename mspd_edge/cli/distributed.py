@@ -10,11 +10,10 @@ import sys
 from pathlib import Path
 
 import click
-from click.core import ParameterSource
 from tqdm import tqdm
 
 from ..distributed.uris import is_uri
-from .args import apply
+from .args import apply, backend_choice
 from .common import EXIT_ABORTED, EXIT_FAILED, OneLineUsageError, fail, sigint_handler, write_report
 
 ENGINES = ("local", "ray")
@@ -40,7 +39,7 @@ def engine_args():
                      help="local: this process. ray: a Ray Data job (streaming decode tasks, a pool "
                           "of actors holding the backend, write tasks) on a local or remote Ray "
                           "cluster; INPUT and -o may then be object-storage URIs (s3://bucket/prefix), "
-                          "--backend defaults to ort, and a manifest row is written per input; "
+                          "the same --backend auto as local (identical bytes), and a manifest row is written per input; "
                           "Ctrl-C stops it at once, with a manifest (the inputs left: pending)."),
         click.option("--address", help="[ray] The cluster to join (host:6379, ray://host:10001, auto).  "
                                        "[default: $RAY_ADDRESS, else a cluster on this machine]"),
@@ -167,9 +166,9 @@ def _last_line(exc):
 
 
 def _backend(options):
-    """``--backend``, defaulting to the torch-free ``ort`` on this engine."""
-    source = click.get_current_context().get_parameter_source("backend")
-    return "ort" if source == ParameterSource.DEFAULT else options["backend"]
+    """``--backend``, ``auto`` resolved on the driver as the local engine resolves it (so both
+    write the same bytes); every actor runs that backend."""
+    return backend_choice(options)
 
 
 def _job(options):

@@ -14,7 +14,8 @@ from ..imaging import budget_levels
 from ..io import OUTPUT_FORMATS, check_writable
 from ..labels import FOLDER, MODEL_MODES, LabelError, label_source, pipeline_mode
 from ..protect import FileOptions, NoInputError, OutputError, protect_files
-from .args import apply, backend_args, backend_options, build_models, cascade_args, check_classes, settings_from
+from .args import (apply, backend_args, backend_choice, backend_options, build_models, cascade_args, check_classes,
+                   settings_from, warn_over_budget)
 from .common import EXIT_ABORTED, EXIT_FAILED, OneLineUsageError, sigint_handler, write_report
 from .distributed import OutputFolder, engine_args, run_on_engine
 
@@ -108,6 +109,7 @@ def _run_job(options, reverse):
     if status is not None:
         return status
     labels_option = options["labels"]
+    options["backend"] = backend_choice(options)
     models = build_models(options["backend"], backend_options(options), labels_option == "classifier")
     check_classes(models)
     classes = models.backbone.classes
@@ -117,6 +119,7 @@ def _run_job(options, reverse):
         raise click.BadParameter(str(exc), param_hint="--labels") from None
     quiet = options["quiet"]
     settings = settings_from(options, pipeline_mode(labels_option), options["batch_size"])
+    warn_over_budget(options, models)
     _check_report_folder(options["report"])
     if options["eps"] is not None and budget_levels(settings.eps) != options["eps"] and not quiet:
         click.echo(f"note: --eps {options['eps']:g}: the outputs change by at most "

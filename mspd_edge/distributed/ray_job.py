@@ -31,7 +31,7 @@ from types import SimpleNamespace
 import ray
 from tqdm import tqdm
 
-from ..backends import BackendOptions, build_backend, get_backend
+from ..backends import BackendOptions, build_backend, get_backend, resolve_backend
 from ..backends.registry import resolve_precision
 from ..backends.exports import runtime_bundle
 from ..labels import LabelError, label_source
@@ -118,7 +118,7 @@ def _stderr(line, error):
     tqdm.write(line, file=sys.stderr)
 
 
-def protect_dataset(inputs, output, *, backend="ort", options=BackendOptions(), settings=Settings(),
+def protect_dataset(inputs, output, *, backend="auto", options=BackendOptions(), settings=Settings(),
                     files=FileOptions(), reverse=False, labels=None, recursive=False, overwrite=False,
                     manifest=None, workers=None, gpus_per_worker=0.0, filesystem=None, progress=False,
                     log=_stderr, large_pixels=LARGE_PIXELS, photo_file_bytes=PHOTO_FILE_BYTES):
@@ -141,6 +141,7 @@ def protect_dataset(inputs, output, *, backend="ort", options=BackendOptions(), 
     """
     if (labels is None) != (settings.label_mode != "gt"):
         raise ValueError("pass labels exactly when the label mode is 'gt'")
+    backend = resolve_backend(backend, options)   # once, here: every actor runs the same one
     holder, classes, bundle = _models(backend, options, settings.label_mode == "classifier")
     if isinstance(labels, (str, Path)):
         labels = label_source(str(labels), classes)

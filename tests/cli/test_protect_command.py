@@ -180,6 +180,19 @@ def test_installed_command_and_torch_free_import():
     subprocess.run([sys.executable, "-c", probe], check=True)
 
 
+def test_an_eps_over_the_backbones_budget_is_warned_of_once_first(photos, tmp_path, fake_cli):
+    over = invoke("protect", photos / "rgb.png", "-o", tmp_path / "a", "--eps", 255, "-q")
+    assert over.exit_code == 0 and over.stderr.splitlines() == [
+        "warning: --eps 255 is above the 8/255 the backbone fake-backbone was trained for: each "
+        "value may change by up to 255/255, which shows (large budgets destroy the image), for "
+        "no robustness the backbone was trained to give"]
+    reverted = invoke("revert", tmp_path / "a", "-o", tmp_path / "b", "--eps", 9, "--labels", "couple")
+    assert reverted.stderr.startswith("warning: --eps 9 is above the 8/255 the backbone fake-backbone")
+    for eps in ([], ["--eps", 8], ["--eps", 8.4]):
+        result = invoke("protect", photos / "rgb.png", "-o", tmp_path / "c", "--overwrite", *eps)
+        assert result.exit_code == 0 and "warning" not in result.stderr, eps
+
+
 # ---- end to end with the embedded default models -------------------------------------------
 
 def test_e2e_protect_and_revert_with_embedded_models(photos, tmp_path, cifar10, embedded_models):
