@@ -10,7 +10,8 @@ from ..labels import LabelError, label_source, pipeline_mode
 from ..verify import markdown, pair_inputs, parse_scenarios, read_settings, text_table, verify_pairs
 from ..verify import measure
 from ..verify.robust import PGD_STEPS, default_targets, load_targets
-from .args import backend_args, backend_options, build_models, cascade_args, check_classes, settings_from
+from .args import (backend_args, backend_choice, backend_options, build_models, cascade_args, check_classes,
+                   settings_from)
 from .common import EXIT_FAILED, OneLineUsageError, fail, write_report
 
 
@@ -68,6 +69,7 @@ def verify_command(**options):
         pairs, problems = pair_inputs(options["original"], options["published"], options["recursive"], log)
     except ValueError as exc:
         raise OneLineUsageError(str(exc)) from None
+    options["backend"] = backend_choice(options)   # auto: resolved as protect does (its report names the result)
     models = build_models(options["backend"], backend_options(options), options["labels"] == "classifier")
     check_classes(models)
     try:
