@@ -36,6 +36,7 @@ def ship(name, spec, data):
     manifest = {
         "name": name, "role": spec["role"], "arch": spec["arch"], "arch_kwargs": spec["arch_kwargs"],
         **CIFAR10, "classes": report["classes"], "pair": spec.get("pair"),
+        **{key: spec[key] for key in ("smoothing_sigma",) if key in spec},
         "recipe": report["config"], "best_epoch": report["best_epoch"],
         "train_seconds": round(report["train_seconds"]), "machine": machine(),
         "data_sha256": sha256_file(Path(data) / "train.npz"), "weights_sha256": sha256_file(weights),
