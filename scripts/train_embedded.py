@@ -41,7 +41,8 @@ def ship(name, spec, data):
         "train_seconds": round(report["train_seconds"]), "machine": machine(),
         "data_sha256": sha256_file(Path(data) / "train.npz"), "weights_sha256": sha256_file(weights),
         "training_check": {"test_images": report["test_images"], "clean": report["test_clean"],
-                           "pgd10": report["test_pgd10"]},
+                           **{k[len("test_"):]: v for k, v in report.items()
+                              if k.startswith("test_") and k not in ("test_images", "test_clean")}},
         "history": report["history"],
     }
     (WEIGHTS / f"{name}.json").write_text(json.dumps(manifest, indent=2) + "\n")

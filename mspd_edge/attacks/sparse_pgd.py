@@ -64,6 +64,27 @@ def _start(x, generator):
     return p, s
 
 
+def _step(x, p, s, grad_p, grad_s, mask_step):
+    """One ascent step: sign step on the magnitude (kept in the box), normalised step on the mask."""
+    p = torch.max(torch.min(p + STEP * grad_p.sign(), 1 - x), -x)
+    norms = grad_s.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+    return p, s + torch.where(norms > GRAD_FLOOR, mask_step * grad_s / norms.clamp_min(GRAD_FLOOR), 0.0)
+
+
+def sparse_pgd_step(model, x, loss_fn, k, generator=None):
+    """One unprojected sparse-PGD step from a random start, ascending ``loss_fn(logits)`` (one
+    loss per image): the cheap training attack of Fast-LS-l0 (Zhong et al. 2025). Returns
+    images differing from ``x`` in at most ``k`` pixels; the model is left in its mode."""
+    p, s = _start(x, generator)
+    p.requires_grad_(True)
+    s.requires_grad_(True)
+    loss = loss_fn(model(x + _TopKMask.apply(p, torch.sigmoid(s), k, False)))
+    grad_p, grad_s = torch.autograd.grad(loss.sum(), (p, s))
+    with torch.no_grad():
+        p, s = _step(x, p.detach(), s.detach(), grad_p, grad_s, MASK_STEP * math.sqrt(x[0].numel()))
+        return (x + p * top_k_mask(torch.sigmoid(s), k)).clamp(0, 1)
+
+
 def sparse_pgd(model, x, y, k, *, steps, projected=False, restarts=1, generator=None):
     """Adversarial images for the NCHW batch ``x`` in [0, 1] (labels ``y``), each differing from
     ``x`` in at most ``k`` pixels: the first misclassified iterate, else ``x`` itself."""
@@ -99,9 +120,7 @@ def _attack(model, x, y, k, steps, projected, generator):
             if not keep.any():
                 break
             x, y, p, s, grad_p, grad_s, still, index = (t[keep] for t in (x, y, p, s, grad_p, grad_s, still, index))
-            p = torch.max(torch.min(p + STEP * grad_p.sign(), 1 - x), -x)
-            norms = grad_s.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
-            new_s = s + torch.where(norms > GRAD_FLOOR, mask_step * grad_s / norms.clamp_min(GRAD_FLOOR), 0.0)
+            p, new_s = _step(x, p, s, grad_p, grad_s, mask_step)
             unchanged = (top_k_mask(new_s, k) == top_k_mask(s, k)).flatten(1).all(1)
             still = torch.where(unchanged, still + 1, 0)
             stale = still >= PATIENCE

@@ -3,7 +3,7 @@ at the default budget on the shipped targets (100 CIFAR-10 test images, k = 20).
 import pytest
 import torch
 
-from mspd_edge.attacks import pixel_budget, sparse_l0, sparse_pgd, sparse_rs
+from mspd_edge.attacks import pixel_budget, sparse_l0, sparse_pgd, sparse_pgd_step, sparse_rs
 from mspd_edge.attacks.sparse_rs import changed_pixels
 from mspd_edge.data import load_npz
 from mspd_edge.zoo import load_model
@@ -53,6 +53,7 @@ def test_every_attack_stays_in_its_pixel_budget(nonrobust, data, k):
     for adv in (sparse_pgd(nonrobust, x, y, k, steps=10, generator=generator),
                 sparse_pgd(nonrobust, x, y, k, steps=10, projected=True, restarts=2, generator=generator),
                 sparse_rs(nonrobust, x, y, k, queries=30, generator=generator),
+                sparse_pgd_step(nonrobust, x, lambda logits: -logits.gather(1, y[:, None]).squeeze(1), k, generator),
                 sparse_l0(nonrobust, x, y, k=k, steps=10)):
         assert adv.shape == x.shape
         assert changed(adv, x).max() <= k
