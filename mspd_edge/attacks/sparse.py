@@ -27,6 +27,8 @@ def sparse_l0(model, x, y, *, k=None, seed=0, steps=SPARSE_STEPS, restarts=SPARS
     one generator on ``x``'s device, the global RNG is untouched.
     """
     k = pixel_budget(*x.shape[2:]) if k is None else int(k)
+    if not 0 < k < x.shape[2] * x.shape[3]:
+        raise ValueError(f"sparse_l0: k must be between 1 and the pixel count less one, got {k}")
     generator = torch.Generator(device=x.device).manual_seed(seed)
     return torch.cat([_batch(model, xb, yb, k, steps, restarts, generator)
                       for xb, yb in zip(x.split(batch_size), y.split(batch_size))])

@@ -83,3 +83,10 @@ def test_sparse_l0_breaks_a_linf_robust_target(data):
     clean = accuracy(model, x, y)
     assert clean > 0.4
     assert accuracy(model, sparse_l0(model, x, y, k=K), y) <= ROBUST_SHARE * clean
+
+
+def test_sparse_l0_refuses_a_budget_of_no_or_every_pixel(nonrobust, data):
+    x, y = data[0][:2], data[1][:2]
+    for k in (0, 32 * 32):
+        with pytest.raises(ValueError, match="k must be"):
+            sparse_l0(nonrobust, x, y, k=k)
