@@ -136,7 +136,8 @@ def _certified_lines(result):
     return ["", "### Certified accuracy (randomized smoothing, Cohen et al. 2019)", "",
             "Certified accuracy (%) of the smoothed classifier at L2 radius r, and its mean certified radius "
             "(0 where wrong or abstaining); max radius: the largest radius n votes can certify, "
-            "sigma * Phi^-1(alpha^(1/n)).", ""] + \
+            "sigma * Phi^-1(alpha^(1/n)). Certified targets are not attacked: their attack cells show the base "
+            "classifier's clean accuracy only.", ""] + \
         _table(["target", "sigma", "condition", *[f"r = {r}" for r in radii], "mean radius", "max radius",
                 "n0 / n / alpha"], rows)
 
