@@ -9,6 +9,7 @@ from ..torch_backend import TorchBackend
 from ..zoo import load_model
 from ..zoo.locate import WEIGHTS_DIR
 from .attacks import attack_spec
+from .certified import smoothing_sigmas
 from .conditions import CONDITIONS, check_conditions
 from .datasets import load_labelled
 from .run import Plan
@@ -68,10 +69,12 @@ def _defence(backend, settings, backbone, classifier):
 
 
 def build_plan(data, n_images, backend, settings, backbone, classifier, target_names, attacks,
-               conditions, graybox=None, allow_backbone_target=False, describe=None, **run_options):
+               conditions, graybox=None, allow_backbone_target=False, describe=None, certify=None,
+               **run_options):
     """A ``Plan``: ``backend`` protects (any pipeline backend, settings resolved); ``backbone`` and
     ``classifier`` are the torch models behind it (gradient cosine, gray-box labels);
-    ``attacks``: {name: (eps or None, steps or None)}; ``describe``: extra config entries.
+    ``attacks``: {name: (eps or None, steps or None)}; ``describe``: extra config entries;
+    ``certify``: a ``CertifySpec`` to certify the targets with a ``smoothing_sigma`` (at least one).
     """
     dataset = load_labelled(data, limit=n_images, classes=backbone.info.classes)
     conditions = check_conditions(conditions)
@@ -83,15 +86,22 @@ def build_plan(data, n_images, backend, settings, backbone, classifier, target_n
     if graybox_model is not None and tuple(graybox_model.info.input_size) != tuple(backbone.info.input_size):
         raise PlanError(f"gray-box backbone {graybox} takes {graybox_model.info.input_size} images, the "
                         f"backbone {backbone.info.input_size}: pass --graybox, or leave reverted-gray out")
-    specs = {name: attack_spec(name, eps, steps, model_eps=settings.eps) for name, (eps, steps) in attacks.items()}
+    specs = {name: attack_spec(name, eps, steps, model_eps=settings.eps, input_size=backbone.info.input_size)
+             for name, (eps, steps) in attacks.items()}
     config = {"data": str(data), "images": len(dataset.labels), "seed": settings.seed,
               "defence": _defence(backend, settings, backbone, classifier),
               "graybox": graybox,
-              "targets": list(target_names), "attacks": {n: {"eps": s.eps, "steps": s.steps} for n, s in specs.items()},
+              "targets": list(target_names), "attacks": {n: s.describe() for n, s in specs.items()},
               "conditions": list(conditions), **(describe or {})}
+    targets = load_targets(target_names, backbone, allow_backbone_target)
+    if certify is not None:
+        if not smoothing_sigmas(targets):
+            raise PlanError("--certify needs a smoothed target (a manifest with smoothing_sigma), e.g. "
+                            "cifar10-smoothed-025; none of " + ", ".join(target_names) + " is one")
+        config["certify"] = certify.describe()
     gray_backend = None if graybox_model is None else TorchBackend(graybox_model, classifier,
                                                                     next(backbone.parameters()).device)
     return Plan(config=config, images=model_size_images(dataset.images, backbone.info.input_size),
                 labels=np.asarray(dataset.labels, np.int64), backends={"defence": backend, "graybox": gray_backend},
-                settings=settings, targets=load_targets(target_names, backbone, allow_backbone_target),
-                attacks=specs, conditions=conditions, backbone=backbone, **run_options)
+                settings=settings, targets=targets, attacks=specs, conditions=conditions, backbone=backbone,
+                certify=certify, **run_options)
