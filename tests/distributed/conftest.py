@@ -53,13 +53,14 @@ def ray_session_home(tmp_path_factory):
 @pytest.fixture(scope="module")
 def ray_home(tmp_path_factory, ray_session_home):
     """A private HOME, RAY_TMPDIR and mspd-edge cache (where actors unpack the model bundle)
-    for the module, and Ray Data's progress off (as the command sets it), restored afterwards;
-    the temp root."""
+    for the module, no RAY_ADDRESS (a cluster someone else runs), and Ray Data's progress off
+    (as the command sets it), restored afterwards; the temp root."""
     from ray.data import DataContext
 
     root = tmp_path_factory.mktemp("r")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(DataContext.get_current(), "enable_progress_bars", False)
+        patch.delenv("RAY_ADDRESS", raising=False)
         patch.setenv("HOME", str(ray_session_home))
         for key, folder in (("RAY_TMPDIR", "t"), ("MSPD_EDGE_CACHE", "cache")):
             patch.setenv(key, str(root / folder))
@@ -68,8 +69,9 @@ def ray_home(tmp_path_factory, ray_session_home):
 
 @pytest.fixture(scope="module")
 def ray_cluster(ray_home):
-    """A local Ray cluster of 2 CPUs for the module; its GCS address."""
-    ray.init(num_cpus=2, _temp_dir=str(ray_home / "t"), include_dashboard=False,
+    """A new local Ray cluster of 2 CPUs for the module (never one already running); its GCS
+    address."""
+    ray.init(address="local", num_cpus=2, _temp_dir=str(ray_home / "t"), include_dashboard=False,
              object_store_memory=OBJECT_STORE_BYTES, log_to_driver=False, logging_level="error")
     try:
         yield ray.get_runtime_context().gcs_address

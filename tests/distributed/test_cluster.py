@@ -1,10 +1,12 @@
 """A job on a 2-node Ray cluster (``ray.cluster_utils.Cluster``, one CPU per node): an actor
 reserves 0.75 CPU, so the two actors must run on different nodes, each beside its I/O tasks."""
+import pytest
 import ray
 from ray_helpers import OBJECT_STORE_BYTES, own_processes, wait_until_gone
 from ray_helpers import COUNTS, hidden, local_protect, pngs, run_ray
 
 
+@pytest.mark.slow   # two more nodes to start and stop: the suite's second-slowest test
 def test_two_nodes_write_what_the_local_engine_writes(ray_home, inputs, tiny_bundle, tmp_path):
     from ray.cluster_utils import Cluster
 
