@@ -63,15 +63,15 @@ def cluster_actor_pids(class_name):
                   if actor["ActorClassName"] == class_name and actor["Pid"])
 
 
-def _parent(pid):
+def _state_and_parent(pid):
     stat = Path(f"/proc/{pid}/stat").read_text()
-    return int(stat[stat.rindex(")") + 2:].split()[1])
+    state, parent = stat[stat.rindex(")") + 2:].split()[:2]
+    return state, int(parent)
 
 
-def _is_descendant(pid):
-    """Whether ``pid`` descends from this process (a process of a cluster this test started)."""
+def _descends_from_this_process(pid):
     while pid > 1:
-        pid = _parent(pid)
+        pid = _state_and_parent(pid)[1]
         if pid == os.getpid():
             return True
     return False
@@ -86,14 +86,12 @@ def kill_own(pid):
     except ProcessLookupError:
         return False
     try:
-        try:
-            own = _is_descendant(pid)
-        except (FileNotFoundError, ProcessLookupError):
-            return False
-        assert own, f"pid {pid} is not a process this test started"
+        if _state_and_parent(pid)[0] == "Z":
+            return False   # ended, not yet reaped
+        assert _descends_from_this_process(pid), f"pid {pid} is not a process this test started"
         signal.pidfd_send_signal(fd, signal.SIGKILL)
         return True
-    except ProcessLookupError:
+    except (FileNotFoundError, ProcessLookupError):   # it ended meanwhile
         return False
     finally:
         os.close(fd)
