@@ -3,10 +3,9 @@
 The cache (:mod:`mspd_edge.runtime.exports`) is keyed by the models' weights; finding an export
 there needs no torch, making one does (``mspd_edge.export``, once per model pair and weights).
 """
-import os
-import shutil
 import sys
 
+from ..util import atomic_folder, first_line
 from .registry import BackendError
 
 EXPORT_INSTALL = "pip install 'mspd-edge[torch,export]'"
@@ -17,7 +16,7 @@ def load_checked(load_model, name, option):
     try:
         return load_model(name)
     except (ValueError, KeyError, OSError, RuntimeError, EOFError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         message = reason if reason.startswith(f"{name} ") else f"{name}: {reason}"
         raise BackendError(message, option) from None
 
@@ -73,16 +72,12 @@ def cached_reduced(fp32_folder, precision):
         raise BackendError(f"making {precision} graphs needs onnx ({EXPORT_INSTALL}): {exc}",
                            "--precision") from None
     print(f"note: making {precision} graphs from {fp32_folder} in {folder} (once)", file=sys.stderr)
-    partial = folder.with_name(f".{folder.name}.{os.getpid()}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
     try:
-        images, image_set = calibration_images() if precision == "int8" else (None, None)
-        reduce_bundle(fp32_folder, partial, precision, images, image_set=image_set)
+        with atomic_folder(folder) as partial:
+            images, image_set = calibration_images() if precision == "int8" else (None, None)
+            reduce_bundle(fp32_folder, partial, precision, images, image_set=image_set)
     except (CalibrationError, ValueError, OSError) as exc:
-        shutil.rmtree(partial, ignore_errors=True)
         raise BackendError(f"cannot make {precision} graphs: {exc}", "--precision") from None
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(partial, folder)
     return folder
 
 
@@ -138,13 +133,9 @@ def make_export(backbone, classifier, need_classifier):
         return folder
     print(f"note: exporting {backbone}{' + ' + classifier if classifier else ''} to ONNX in "
           f"{folder} (once)", file=sys.stderr)
-    partial = folder.with_name(f".{folder.name}.{os.getpid()}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
     try:
-        export_bundle(back, partial, classifier=cls)
+        with atomic_folder(folder) as partial:   # replaces an incomplete earlier attempt
+            export_bundle(back, partial, classifier=cls)
     except ExportError as exc:
-        shutil.rmtree(partial, ignore_errors=True)
         raise BackendError(f"cannot export {backbone}: {exc}", "--backbone") from None
-    shutil.rmtree(folder, ignore_errors=True)   # an incomplete earlier attempt
-    os.replace(partial, folder)
     return folder

@@ -18,7 +18,7 @@ import torch
 from tqdm import tqdm
 
 from .. import metrics
-from ..io import write_atomic
+from ..util import write_atomic
 from .attacks import robust_flags
 from .conditions import CONDITIONS, make_condition
 from .cosine import gradient_cosine
