@@ -6,7 +6,8 @@ A backbone becomes four graphs (see docs/export.md): ``backbone`` (images -> log
 and ``classifier``, plus ``manifest.json``.
 
 * :func:`export_bundle` writes a bundle (``bundle.py``);
-* :func:`read_manifest` / :func:`check_bundle` read and check one without torch;
+* :func:`check_bundle` checks one without torch (the bundle contract, which the runtime and
+  calibration read too, is :mod:`mspd_edge.bundle`);
 * :func:`gradient_graph` (``gradient.py``), :func:`mcgs_step_graph` (``step.py``) and
   :func:`check_model` (``trt_support.py``) are the pieces.
 
@@ -15,7 +16,7 @@ Importing this package imports nothing heavy: each name is loaded on first use.
 from mspd_edge.util import lazy_attributes
 
 _LAZY = {
-    "export_bundle": ".bundle", "read_manifest": ".bundle", "check_bundle": ".bundle",
+    "export_bundle": ".bundle", "check_bundle": ".bundle",
     "check_file": ".bundle", "gradient_graph": ".gradient", "UnsupportedOperatorError": ".gradient",
     "mcgs_step_graph": ".step", "check_model": ".trt_support", "ExportError": ".onnxutil",
     "torch_forward_graph": ".graphs", "onnx_forward_graph": ".graphs",

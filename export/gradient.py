@@ -23,10 +23,10 @@ from collections import defaultdict
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
-from .onnxutil import (BATCH, IMAGES, LABELS, LOGITS, Builder, ExportError, Shapes, finalize,
-                       make_model, node_attr, opset_of)
+from mspd_edge.bundle import BATCH, GRAD, IMAGES, LABELS, LOGITS, LOSS
 
-GRAD, LOSS = "grad", "loss"
+from .onnxutil import Builder, ExportError, Shapes, finalize, make_model, node_attr, opset_of
+
 _INT64_MAX = np.iinfo(np.int64).max
 _INT64_MIN_PLUS = -np.iinfo(np.int64).max   # what torch's exporter writes for "to the start"
 

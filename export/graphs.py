@@ -10,9 +10,10 @@ import warnings
 
 import onnx
 
+from mspd_edge.bundle import BATCH, IMAGES, LOGITS
 from mspd_edge.util import first_line
 
-from .onnxutil import BATCH, IMAGES, LOGITS, OPSET, ExportError, prepare_forward
+from .onnxutil import OPSET, ExportError, prepare_forward
 
 
 def torch_forward_graph(model, input_size, *, opset=OPSET):

@@ -11,11 +11,11 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper, shape_inference
 
+from mspd_edge.bundle import BATCH, IMAGES, LOGITS
+
 OPSET = 17                 # the opset our graphs are written at (TensorRT 10 parses 9..20)
 MAX_OPSET = 20
 IR_VERSION = 8             # the IR version of opset 17; ONNX Runtime 1.31 reads IR <= 13
-BATCH = "n"                # the symbolic batch dimension
-IMAGES, LABELS, LOGITS = "images", "labels", "logits"
 _FOLD_LIMIT = 1 << 24      # do not fold constants larger than this many elements
 _SHAPE_ONLY_ELEMENTS = 1 << 10   # initializers enter shape inference by shape alone above this
 _NOT_FOLDABLE = {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike",

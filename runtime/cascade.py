@@ -30,9 +30,9 @@ Imports numpy only (onnxruntime, Polygraphy, TensorRT and torch are loaded by th
 import numpy as np
 
 from mspd_edge import defaults
+from mspd_edge.bundle import CENTER, DIRECTION, EPS, GRAD, IMAGES, LABELS, LOGITS, NOISE, STEPPED, load_bundle
 from mspd_edge.pipeline import MAX_COPY_VALUES
 
-from .bundle import load_bundle
 from .profiles import graph_profile
 from .runners import OnnxRuntimeRunner, ProviderUnavailable
 
@@ -102,8 +102,8 @@ def _check_run_inputs(x, labels, noise, settings, input_size):
 
 def step_feed(center, labels, noise, eps, direction):
     """The ``mcgs_step`` feed: the arrays as given, ``eps`` and ``direction`` as float32 scalars."""
-    return {"center": center, "labels": labels, "noise": noise,
-            "eps": np.array(eps, np.float32), "direction": np.array(direction, np.float32)}
+    return {CENTER: center, LABELS: labels, NOISE: noise,
+            EPS: np.array(eps, np.float32), DIRECTION: np.array(direction, np.float32)}
 
 
 class CascadeBackend:
@@ -184,7 +184,7 @@ class CascadeBackend:
         x = np.ascontiguousarray(x, np.float32)
         step = min(LOGIT_CHUNK, self.max_batch or LOGIT_CHUNK)
         runner = self.runner(graph)
-        parts = [runner.infer({"images": x[s:s + step]}, output_names=["logits"])["logits"]
+        parts = [runner.infer({IMAGES: x[s:s + step]}, output_names=[LOGITS])[LOGITS]
                  for s in range(0, len(x), step)]
         return np.concatenate(parts) if parts else np.zeros((0, self.bundle.num_classes), np.float32)
 
@@ -200,8 +200,8 @@ class CascadeBackend:
         runner = self.runner("backbone_grad")
         out = np.empty_like(images)
         for s in range(0, len(images), rows):
-            out[s:s + rows] = runner.infer({"images": images[s:s + rows], "labels": labels[s:s + rows]},
-                                           output_names=["grad"])["grad"]
+            out[s:s + rows] = runner.infer({IMAGES: images[s:s + rows], LABELS: labels[s:s + rows]},
+                                           output_names=[GRAD])[GRAD]
         return out
 
     def smooth_step(self, center, labels, noise, eps, direction, route=None):
@@ -211,7 +211,7 @@ class CascadeBackend:
             return numpy_smooth_step(self.input_grad, center, labels, noise, eps, direction)
         feed = step_feed(np.ascontiguousarray(center, np.float32), np.ascontiguousarray(labels, np.int64),
                          np.ascontiguousarray(noise, np.float32), eps, direction)
-        return self.runner("mcgs_step").infer(feed, output_names=["stepped"])["stepped"]
+        return self.runner("mcgs_step").infer(feed, output_names=[STEPPED])[STEPPED]
 
     def prepare(self, n_samples):
         """Hook before a cascade with ``n_samples`` copies (TensorRT sizes its profile here)."""
@@ -361,8 +361,8 @@ class TrtBackend(_ProfiledBackend):
         if isinstance(center, np.ndarray):
             return super().smooth_step(center, labels, noise, eps, direction, route)
         feed = step_feed(center, labels, noise, eps, direction)   # on the device already
-        return self.runner("mcgs_step").infer(feed, output_names=["stepped"],
-                                              copy_outputs_to_host=False)["stepped"]
+        return self.runner("mcgs_step").infer(feed, output_names=[STEPPED],
+                                              copy_outputs_to_host=False)[STEPPED]
 
 
 def load_backend(kind, bundle, **options):

@@ -2,6 +2,7 @@
 tiny random-weight model pair as zoo manifests and as an export bundle (exported once per
 session, a few seconds, so the machinery is tested whether or not shipped weights exist)."""
 import json
+import shutil
 import signal
 import struct
 import zlib
@@ -175,3 +176,9 @@ def tiny_bundle(tiny_torch, tmp_path_factory):
     back, cls = tiny_torch
     export_bundle(back, out, classifier=cls, verify=False)
     return out
+
+
+@pytest.fixture
+def bundle_copy(tiny_bundle, tmp_path):
+    """A private copy of the tiny bundle (for tests that damage it)."""
+    return Path(shutil.copytree(tiny_bundle, tmp_path / "bundle"))

@@ -5,6 +5,7 @@ there needs no torch, making one does (``mspd_edge.export``, once per model pair
 """
 import sys
 
+from ..bundle import Bundle, BundleError, manifest_precision, read_manifest
 from ..util import atomic_folder, first_line
 from .registry import BackendError
 
@@ -22,10 +23,10 @@ def load_checked(load_model, name, option):
 
 
 def runtime_bundle(options, need_classifier):
-    """The :class:`~mspd_edge.runtime.bundle.Bundle` for ``options`` (made once when missing):
+    """The :class:`~mspd_edge.bundle.Bundle` for ``options`` (made once when missing):
     ``--model-dir``, which must hold graphs of ``options.precision``, else the cached export of
-    the models at that precision."""
-    from ..runtime.bundle import Bundle, BundleError
+    the models at that precision. Every graph is checked against its sha256 here, so a bundle
+    the runtime refuses is refused before any image is read, with ``mspd-edge check``'s line."""
 
     folder = options.model_dir
     if folder is None:
@@ -33,7 +34,7 @@ def runtime_bundle(options, need_classifier):
         if options.precision != "fp32":
             folder = cached_reduced(folder, options.precision)
     try:
-        bundle = Bundle(folder)
+        bundle = Bundle(folder).verify_all()
     except BundleError as exc:
         raise BackendError(str(exc), "--model-dir") from None
     if bundle.precision != options.precision:
@@ -49,10 +50,8 @@ def runtime_bundle(options, need_classifier):
 def model_dir_precision(options):
     """The precision of the ``--model-dir`` bundle (what ``--precision auto`` means with one),
     or None without a readable one."""
-    from ..runtime.bundle import Bundle, BundleError
-
     try:
-        return Bundle(options.model_dir).precision if options.model_dir is not None else None
+        return manifest_precision(read_manifest(options.model_dir)) if options.model_dir is not None else None
     except BundleError:
         return None
 

@@ -182,13 +182,13 @@ def check_command(path, as_json):
     operator table (TensorRT 10), onnx.checker, strict shape inference, and the sha256 recorded
     in the manifest. Exit status 0 when every graph passes, 1 otherwise.
     """
+    from ..bundle import BundleError
     from ..export.bundle import check_bundle, check_file
-    from ..export.onnxutil import ExportError
 
     if path.is_dir():
         try:
             reports = check_bundle(path)
-        except ExportError as exc:
+        except BundleError as exc:
             _fail(str(exc))
     else:
         reports = {path.name: check_file(path)}

@@ -10,7 +10,7 @@ from mspd_edge import cli
 from mspd_edge.backends import BackendError, BackendOptions
 from mspd_edge.backends.exports import runtime_bundle
 from mspd_edge.backends.precision import cpu_reason
-from mspd_edge.runtime.bundle import Bundle
+from mspd_edge.bundle import Bundle
 from mspd_edge.runtime.cascade import OrtBackend
 from mspd_edge.runtime.engine_cache import EngineCache, EngineKey
 
