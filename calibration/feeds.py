@@ -9,8 +9,8 @@ import numpy as np
 
 from mspd_edge import defaults
 from mspd_edge.bundle import IMAGES, LABELS
+from mspd_edge.imaging import model_inputs
 from mspd_edge.noise import batch_noise, image_key
-from mspd_edge.runtime.compare import model_inputs
 
 
 def noisy_copies(x, noise, eps):

@@ -11,7 +11,7 @@ import pytest
 
 from mspd_edge.pipeline import Settings
 from mspd_edge.runtime.cascade import OrtBackend
-from mspd_edge.runtime.compare import Tolerances, parity
+from mspd_edge.measure.compare import Tolerances, parity
 from mspd_edge.torch_backend import TorchBackend
 
 DEFAULT_MODELS = ("cifar10-backbone", "cifar10-classifier")

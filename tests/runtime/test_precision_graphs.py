@@ -55,7 +55,8 @@ def test_bundle_precision(tiny_bundle, tiny_reduced, cifar_images):
     assert manifest["calibration"]["images"] == "train.npz[:2]" and manifest["calibration"]["size"] == 2
     assert manifest["source"]["backbone_grad_sha256"] == Bundle(tiny_bundle).sha256("backbone_grad")
     from mspd_edge.pipeline import Settings
-    from mspd_edge.runtime.compare import model_inputs, protect_all
+    from mspd_edge.imaging import model_inputs
+    from mspd_edge.measure.compare import protect_all
 
     images = list(cifar_images[0][:2])
     with OrtBackend(tiny_reduced, threads=1) as backend:

@@ -12,8 +12,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from mspd_edge.imaging import to_model_input
-from mspd_edge.pipeline import protect_images
+from ..imaging import model_inputs
+from ..pipeline import protect_images
 
 
 def array_error(got, ref):
@@ -78,7 +78,7 @@ def compare_graphs(runners, feeds, tolerances=Tolerances()):
     """
     from polygraphy.comparator import Comparator, CosineSimilarityCompareFunc, SimpleCompareFunc
 
-    from .trt import quiet
+    from ..runtime.trt import quiet
 
     with quiet():
         results = Comparator.run(runners, data_loader=list(feeds))
@@ -101,11 +101,6 @@ def compare_graphs(runners, feeds, tolerances=Tolerances()):
                 worst["max_abs"] = max(worst["max_abs"], abs_step[output].max_absdiff)
                 worst["ok"] = worst["ok"] and bool(result) and bool(abs_step[output])
     return report
-
-
-def model_inputs(images, input_size):
-    """float32 ``[n, C, H, W]`` model inputs of uint8 images (the pipeline's resize rule)."""
-    return np.stack([to_model_input(image, input_size)[0] for image in images])
 
 
 def protect_all(backend, images, settings, labels):

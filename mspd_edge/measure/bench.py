@@ -14,11 +14,10 @@ import resource
 import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
-from mspd_edge.pipeline import protect_batch
+from ..pipeline import protect_batch
 
 RECORD_KEYS = ("backend", "batch_size", "images_per_s", "p50_ms", "p95_ms", "peak_rss_mb")
 
@@ -27,20 +26,6 @@ def peak_rss_mb():
     """Peak resident memory of this process so far, in MiB."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
-
-
-def load_images(source, limit=None):
-    """uint8 images from a CIFAR-style ``.npz`` (``mspd_edge.data``) or files/folders/globs."""
-    path = Path(str(source))
-    if path.suffix == ".npz":
-        from mspd_edge.data import load_npz
-
-        return list(load_npz(path, limit=limit)[0])
-    from mspd_edge.io import discover, read_image
-
-    sources, _ = discover([str(source)])
-    sources = sources[:limit] if limit else sources
-    return [read_image(s.path).pixels for s in sources]
 
 
 def _pool(images, count):
