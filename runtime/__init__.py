@@ -15,8 +15,7 @@ Importing this package imports nothing heavy: each name is loaded on first use.
 from mspd_edge.util import lazy_attributes
 
 _LAZY = {
-    "OrtBackend": ".cascade", "TrtBackend": ".cascade", "load_backend": ".cascade",
-    "ROUTES": ".cascade",
+    "OrtBackend": ".cascade", "TrtBackend": ".cascade",
     "Runner": ".runners", "OnnxRuntimeRunner": ".runners", "ProviderUnavailable": ".runners",
     "available_providers": ".runners", "TrtGraph": ".trt", "trt_available": ".trt",
     "EngineCache": ".engine_cache", "EngineKey": ".engine_cache", "StaleEngineError": ".engine_cache",

@@ -32,11 +32,11 @@ import numpy as np
 from mspd_edge import defaults
 from mspd_edge.bundle import CENTER, DIRECTION, EPS, GRAD, IMAGES, LABELS, LOGITS, NOISE, STEPPED, load_bundle
 from mspd_edge.pipeline import MAX_COPY_VALUES
+from mspd_edge.protocol import AUTO_ROUTE, ROUTES, Backend
 
 from .profiles import graph_profile
 from .runners import OnnxRuntimeRunner, ProviderUnavailable
 
-ROUTES = ("step", "grad")
 # Measured with `mspd-edge bench --backends ort:step,ort:grad` (docs/runtime.md): on the CPU
 # the two routes are within noise of each other (the convolutions dominate; the elementwise
 # step is < 2% of the time either way), so the single-call graph wins on simplicity. On a GPU
@@ -106,7 +106,7 @@ def step_feed(center, labels, noise, eps, direction):
             EPS: np.array(eps, np.float32), DIRECTION: np.array(direction, np.float32)}
 
 
-class CascadeBackend:
+class CascadeBackend(Backend):
     """The shared part of the runtime backends: lazy runners, chunking, the numpy algebra.
 
     Subclasses provide ``_make_runner(graph)`` and may cap ``max_batch``. Use as a context
@@ -115,6 +115,7 @@ class CascadeBackend:
 
     name = "runtime"
     max_batch = None   # a hard cap on images per engine call (TensorRT profiles), None: none
+    profile_samples = defaults.N_SAMPLES   # copies per image the engine profiles hold
 
     def __init__(self, bundle, route="auto", max_copy_values=None, copies_per_call=None, verify=True):
         self.bundle = load_bundle(bundle, verify=verify)
@@ -122,9 +123,9 @@ class CascadeBackend:
         self.input_size = self.bundle.input_size
         self.default_eps = self.bundle.eps
         self.classes = self.bundle.classes
-        if route not in ROUTES + ("auto",):
-            raise ValueError(f"route must be one of {ROUTES + ('auto',)}, got {route!r}")
-        self.route = DEFAULT_ROUTES.get(self.name, "step") if route == "auto" else route
+        if route not in (AUTO_ROUTE, *ROUTES):
+            raise ValueError(f"route must be one of {(AUTO_ROUTE, *ROUTES)}, got {route!r}")
+        self.route = DEFAULT_ROUTES.get(self.name, "step") if route == AUTO_ROUTE else route
         self.max_copy_values = int(max_copy_values or MAX_COPY_VALUES)
         self.copies_per_call = copies_per_call
         self._runners = {}
@@ -142,15 +143,10 @@ class CascadeBackend:
         return self._runners[graph]
 
     def close(self):
+        """Deactivate every runner (sessions, engines)."""
         while self._runners:
             _, runner = self._runners.popitem()
             runner.deactivate()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     # -- sizes ----------------------------------------------------------------------------
     @property
@@ -170,7 +166,7 @@ class CascadeBackend:
         if self.copies_per_call:
             rows = min(rows, self.copies_per_call)
         if self.max_batch:
-            rows = min(rows, self.max_batch * getattr(self, "profile_samples", defaults.N_SAMPLES))
+            rows = min(rows, self.max_batch * self.profile_samples)
         return rows
 
     # -- the protocol ---------------------------------------------------------------------
@@ -364,11 +360,3 @@ class TrtBackend(_ProfiledBackend):
         return self.runner("mcgs_step").infer(feed, output_names=[STEPPED],
                                               copy_outputs_to_host=False)[STEPPED]
 
-
-def load_backend(kind, bundle, **options):
-    """A runtime backend by kind: "ort" (``provider=`` cpu/cuda/tensorrt) or "trt"."""
-    if kind == "ort":
-        return OrtBackend(bundle, **options)
-    if kind == "trt":
-        return TrtBackend(bundle, **options)
-    raise ValueError(f"unknown runtime backend {kind!r}; use 'ort' or 'trt'")

@@ -84,7 +84,7 @@ def _linf(after, before):
 
 
 def _report(options, source, sinks, models, settings, drop, stream, summary, ended, error, linf):
-    classifier = getattr(models, "classifier", None)
+    classifier = models.classifier
     return {
         "version": __version__, "command": "camera",
         "source": {**source.describe(), "errors": source.errors},
@@ -94,7 +94,7 @@ def _report(options, source, sinks, models, settings, drop, stream, summary, end
                      "seed": settings.seed, "label_mode": settings.label_mode,
                      "batch_size": settings.batch_size, "backend": options["backend"],
                      "device": options["device"], "backbone": models.backbone.name,
-                     "precision": getattr(models.backend, "precision", "fp32"),
+                     "precision": models.backend.precision,
                      "classifier": None if classifier is None else classifier.name,
                      "input_size": list(models.backend.input_size), "drop": drop,
                      "queue_size": stream.queue_size, "max_frames": options["max_frames"]},

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from ..imaging import to_model_input
-from ..torch_backend import TorchBackend
+from ..backends import BackendError, BackendOptions, build_backend
 from ..zoo import load_model
 from ..zoo.locate import WEIGHTS_DIR
 from .attacks import attack_spec
@@ -64,14 +64,30 @@ def _defence(backend, settings, backbone, classifier):
     return {"backbone": backbone.info.name, "classifier": None if classifier is None else classifier.info.name,
             "eps": settings.eps, "n_samples": settings.n_samples, "lr": settings.lr,
             "epochs": settings.epochs, "label_mode": settings.label_mode, "backend": backend.name,
-            "precision": getattr(backend, "precision", "fp32")}
+            "precision": backend.precision}
+
+
+def graybox_backend(name, options, backbone, need_classifier):
+    """The gray-box reverser: the fp32 torch reference on backbone ``name``, with the classifier
+    and device of the defence's ``options`` (built through the registry)."""
+    try:
+        models = build_backend("torch", options.but(backbone=name, model_dir=None, provider=None,
+                                                    precision="fp32"), need_classifier=need_classifier)
+    except BackendError as exc:
+        raise PlanError(f"gray-box backbone {name}: {exc}") from None
+    if tuple(models.backbone.input_size) != tuple(backbone.info.input_size):
+        raise PlanError(f"gray-box backbone {name} takes {models.backbone.input_size} images, the "
+                        f"backbone {backbone.info.input_size}: pass --graybox, or leave reverted-gray out")
+    return models.backend
 
 
 def build_plan(data, n_images, backend, settings, backbone, classifier, target_names, attacks,
-               conditions, graybox=None, allow_backbone_target=False, describe=None, **run_options):
+               conditions, graybox=None, allow_backbone_target=False, describe=None,
+               backend_options=BackendOptions(), **run_options):
     """A ``Plan``: ``backend`` protects (any pipeline backend, settings resolved); ``backbone`` and
     ``classifier`` are the torch models behind it (gradient cosine, gray-box labels);
-    ``attacks``: {name: (eps or None, steps or None)}; ``describe``: extra config entries.
+    ``attacks``: {name: (eps or None, steps or None)}; ``describe``: extra config entries;
+    ``backend_options``: the defence's (with its classifier named), for the gray-box reverser.
     """
     dataset = load_labelled(data, limit=n_images, classes=backbone.info.classes)
     conditions = check_conditions(conditions)
@@ -79,18 +95,14 @@ def build_plan(data, n_images, backend, settings, backbone, classifier, target_n
                         for c in conditions)
     if needs_graybox and graybox is None:
         raise PlanError("the gray-box reversion needs --graybox (a backbone of the same architecture, another seed)")
-    graybox_model = _load(graybox, "gray-box backbone") if needs_graybox else None
-    if graybox_model is not None and tuple(graybox_model.info.input_size) != tuple(backbone.info.input_size):
-        raise PlanError(f"gray-box backbone {graybox} takes {graybox_model.info.input_size} images, the "
-                        f"backbone {backbone.info.input_size}: pass --graybox, or leave reverted-gray out")
+    gray_backend = (graybox_backend(graybox, backend_options, backbone, classifier is not None)
+                    if needs_graybox else None)
     specs = {name: attack_spec(name, eps, steps, model_eps=settings.eps) for name, (eps, steps) in attacks.items()}
     config = {"data": str(data), "images": len(dataset.labels), "seed": settings.seed,
               "defence": _defence(backend, settings, backbone, classifier),
               "graybox": graybox,
               "targets": list(target_names), "attacks": {n: {"eps": s.eps, "steps": s.steps} for n, s in specs.items()},
               "conditions": list(conditions), **(describe or {})}
-    gray_backend = None if graybox_model is None else TorchBackend(graybox_model, classifier,
-                                                                    next(backbone.parameters()).device)
     return Plan(config=config, images=model_size_images(dataset.images, backbone.info.input_size),
                 labels=np.asarray(dataset.labels, np.int64), backends={"defence": backend, "graybox": gray_backend},
                 settings=settings, targets=load_targets(target_names, backbone, allow_backbone_target),

@@ -55,7 +55,7 @@ def time_backend(backend, images, settings, batch_sizes, *, name=None, warmup=1,
         total = time.perf_counter() - start
         ms = np.array(latencies) * 1000
         records.append({
-            "backend": name or getattr(backend, "name", type(backend).__name__),
+            "backend": name or backend.name,
             "batch_size": b, "images": len(pool),
             "images_per_s": round(len(pool) / total, 3),
             "p50_ms": round(float(np.percentile(ms, 50)), 2),
@@ -63,9 +63,8 @@ def time_backend(backend, images, settings, batch_sizes, *, name=None, warmup=1,
             "ms_per_image": round(1000 * total / len(pool), 2),
             "peak_rss_mb": peak_rss_mb(),
             "n_samples": settings.n_samples, "epochs": settings.epochs,
-            "route": getattr(backend, "route", None),
-            "copies_per_call": getattr(backend, "copies_per_call", None),
-            "precision": getattr(backend, "precision", "fp32"), **(extra or {}),
+            "route": backend.route, "copies_per_call": backend.copies_per_call,
+            "precision": backend.precision, **(extra or {}),
         })
     return records
 

@@ -81,7 +81,7 @@ def precision_report(images, options, settings, batch_sizes=(1, 16), rounds=3, l
         built.append(backend)
     _timings(rows, built, images, settings, batch_sizes, rounds, log)
     for backend in built:
-        getattr(backend, "close", lambda: None)()
+        backend.close()
     _speedups(rows, batch_sizes)
     return {"machine": machine(), "settings": {
         "images": len(images), "seed": settings.seed, "n_samples": settings.n_samples,
