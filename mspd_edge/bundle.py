@@ -16,8 +16,8 @@ runtime never runs a graph that changed after export (and never hashes graphs it
 import json
 from pathlib import Path
 
-from mspd_edge.digest import sha256_file
-from mspd_edge.zoo.info import ModelInfo
+from .digest import sha256_file
+from .zoo.info import ModelInfo
 
 FORMAT = "mspd-edge-onnx"
 FORMAT_VERSION = 1

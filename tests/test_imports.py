@@ -113,6 +113,27 @@ def test_the_package_check_sees_a_circle_that_no_module_closes():
                                              "mspd_edge.backends"]
 
 
+def _style_breaks(name, path):
+    """Imports against the one style: inside ``mspd_edge/`` relative ones; in the mapped folders
+    relative ones for their own modules and ``mspd_edge.`` absolute ones for the rest."""
+    mapped = any(name == m or name.startswith(m + ".") for m in MAPPED)
+    tree = ast.parse(open(path, encoding="utf-8").read())
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            absolute = node.level == 0 and (node.module or "").split(".")[0] == "mspd_edge"
+            if (mapped and node.level >= 2) or (not mapped and absolute):
+                found.append(f"line {node.lineno}")
+        elif isinstance(node, ast.Import) and not mapped:
+            found += [f"line {node.lineno}" for a in node.names if a.name.split(".")[0] == "mspd_edge"]
+    return found
+
+
+def test_one_import_style_in_each_folder():
+    breaks = {name: found for name, path in _modules().items() if (found := _style_breaks(name, path))}
+    assert breaks == {}
+
+
 def test_no_module_outside_the_cli_imports_it():
     graph = _graph()
     importers = sorted(name for name, edges in graph.items()

@@ -16,7 +16,7 @@ from .common import OneLineUsageError, fail as _fail
 
 
 def _load_zoo(ref, option, checkpoint=None):
-    from mspd_edge.zoo import load_model
+    from ..zoo import load_model
 
     try:
         return load_model(ref, checkpoint=checkpoint)
@@ -28,7 +28,7 @@ def _paired_classifier(model):
     """The default label classifier of a loaded zoo model (``info.pair``), or None."""
     pair = getattr(getattr(model, "info", None), "pair", None)
     if pair is None:
-        from mspd_edge.zoo.embedded import EMBEDDED
+        from ..zoo.embedded import EMBEDDED
         pair = EMBEDDED.get(getattr(getattr(model, "info", None), "name", None), {}).get("pair")
     return pair
 

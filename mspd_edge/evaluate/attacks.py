@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from mspd_edge.attacks import pgd_linf
+from ..attacks import pgd_linf
 
 ATTACKS = ("pgd-linf", "pgd-l2", "autoattack", "square")
 L2_EPS = 0.5                # default L2 budget; the L-inf ones default to the model's eps
