@@ -57,7 +57,7 @@ def image_set(folder, side, fmt):
 def timed_job(source, out, whole, group_bytes):
     from mspd_edge.distributed import protect_dataset, ray_job
     from mspd_edge.pipeline import Settings
-    from mspd_edge.protect import FileOptions
+    from mspd_edge.job import FileOptions
 
     shutil.rmtree(out, ignore_errors=True)
     ray_job.PHOTO_GROUP_BYTES = group_bytes

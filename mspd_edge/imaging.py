@@ -134,6 +134,18 @@ def check_budget(eps):
     return levels
 
 
+def budget_warning(eps, trained_eps, backbone):
+    """One line when ``eps`` allows more 8-bit levels than ``trained_eps``, the budget the
+    backbone named ``backbone`` was trained for (its default eps: the manifest's, else 8/255 at
+    32x32 and 4/255 at 224x224); None otherwise."""
+    levels, trained = budget_levels(eps), budget_levels(trained_eps)
+    if levels <= trained:
+        return None
+    return (f"--eps {255 * eps:g} is above the {trained}/255 the backbone {backbone} was trained "
+            f"for: each value may change by up to {levels}/255, which shows (large budgets "
+            "destroy the image), for no robustness the backbone was trained to give")
+
+
 def to_uint8_within_budget(protected, original, eps):
     """Round ``protected`` (float in [0,1]) to 8 bits, within ``round(255 eps)`` levels of ``original``.
 

@@ -1,8 +1,10 @@
 """Image files: find the inputs, decode them safely to 8-bit arrays, write the outputs atomically.
 
 Decoding uses Pillow: EXIF orientation is applied, palette and bilevel images become RGB(A) or
-gray, and anything that is not 8 bits per channel is refused with an :class:`ImageError`. The
-metadata an output keeps: the ICC profile, EXIF (without the orientation, which is applied,
+gray, and anything that is not 8 bits per channel is refused with an :class:`ImageError`;
+``max_pixels`` is the one size limit (Pillow's own is raised to it: :class:`_PillowLimit`;
+OpenCV, with a limit of its own, decodes no input file).
+The metadata an output keeps: the ICC profile, EXIF (without the orientation, which is applied,
 and without the thumbnail of the unprotected image) and XMP. Outputs are lossless PNG or WebP
 (encoder settings chosen by ``benchmarks/large_photo.py``: README "Large photos"), written
 through a temporary file and ``os.replace``, with the permissions the umask gives a new file.
@@ -11,7 +13,9 @@ import glob
 import os
 import re
 import tempfile
+import threading
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +27,7 @@ from .util import write_atomic
 
 FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF")
 SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")   # looked for in folders
+SUBFOLDER_SKIPPED = "a subfolder (use -r)"   # why a folder input's subfolder is skipped without -r
 OUTPUT_FORMATS = ("png", "webp")
 # Encoder settings, by measurement (benchmarks/large_photo.py, README "Large photos"): zlib
 # level 1 is ~5x faster than Pillow's default 6 for ~13% more bytes; lossless WebP at the
@@ -83,7 +88,7 @@ def discover(inputs, recursive=False, exclude=None, on_skip=None):
 
     Files keep argument order, folder contents are sorted; a file reached twice is listed once.
     Folders yield files with a known image suffix (not hidden ones), subfolders only when
-    ``recursive``; ``on_skip(path, why)`` hears of their other files. Folders and patterns
+    ``recursive``; ``on_skip(path, why)`` hears of their other files (and subfolders). Folders and patterns
     never reach into ``exclude`` (the output folder).
     """
     sources, missing, seen = [], [], set()
@@ -124,8 +129,11 @@ def _inside(path, folder):
 
 def _walk(root, recursive, skip, on_skip):
     for folder, dirs, files in os.walk(root):
-        dirs[:] = [] if not recursive else sorted(
-            d for d in dirs if not d.startswith(".") and not _inside(Path(folder, d), skip))
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not _inside(Path(folder, d), skip))
+        if not recursive:
+            for name in dirs:
+                on_skip(Path(folder, name), SUBFOLDER_SKIPPED)
+            dirs[:] = []
         for name in sorted(files):
             path = Path(folder, name)
             if name.startswith("."):
@@ -145,8 +153,52 @@ def read_header(path, max_pixels=defaults.MAX_PIXELS):
 
 def read_image(path, max_pixels=defaults.MAX_PIXELS):
     """Decode ``path`` completely into a :class:`Decoded`; raises :class:`ImageError`."""
-    with _open(path, max_pixels) as img:
+    with _open(path, max_pixels) as img, _PILLOW_LIMIT.raised_to(max_pixels):
         return _failing_as_image_error(lambda: _decode(img))
+
+
+class _PillowLimit:
+    """Pillow's decompression-bomb limit, raised to ``max_pixels`` while a file is opened or decoded.
+
+    Pillow refuses an image of more than twice its process-wide ``Image.MAX_IMAGE_PIXELS``
+    (~179 M pixels by default) whatever ``max_pixels`` says. The opens and decodes under way in
+    all threads share that value: the largest any of them needs (never below Pillow's own), put
+    back when none is left. An open runs without it (None): :func:`_check_header` refuses a size
+    over ``max_pixels`` right after; a decode keeps it for the sizes Pillow checks inside.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._under_way = {}   # max_pixels (None: no limit) -> opens and decodes using it
+        self._saved = None     # Pillow's value before the first of them
+
+    @contextmanager
+    def raised_to(self, max_pixels):
+        with self._lock:
+            if not self._under_way:
+                self._saved = Image.MAX_IMAGE_PIXELS
+            self._under_way[max_pixels] = self._under_way.get(max_pixels, 0) + 1
+            self._apply()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._under_way[max_pixels] -= 1
+                if not self._under_way[max_pixels]:
+                    del self._under_way[max_pixels]
+                self._apply()
+
+    def _apply(self):
+        limits = list(self._under_way)
+        if not limits:
+            Image.MAX_IMAGE_PIXELS = self._saved
+        elif None in limits or self._saved is None:
+            Image.MAX_IMAGE_PIXELS = None
+        else:
+            Image.MAX_IMAGE_PIXELS = max(self._saved, *limits)
+
+
+_PILLOW_LIMIT = _PillowLimit()
 
 
 def _open(path, max_pixels):
@@ -155,7 +207,8 @@ def _open(path, max_pixels):
     def opened():
         if path.stat().st_size == 0:
             raise ImageError("empty file")
-        img = Image.open(path, formats=FORMATS)
+        with _PILLOW_LIMIT.raised_to(None):
+            img = Image.open(path, formats=FORMATS)
         try:
             _check_header(img, max_pixels)
         except BaseException:
@@ -175,7 +228,8 @@ def _failing_as_image_error(step):
     except UnidentifiedImageError:
         raise ImageError(f"not an image, or not one of {', '.join(FORMATS)}") from None
     except Image.DecompressionBombError:
-        raise ImageError("too large to decode safely (Pillow's decompression-bomb limit)") from None
+        raise ImageError("too large to decode safely: a part of it is over Pillow's decompression-bomb "
+                         "limit (--max-pixels raises it)") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(_failure(exc)) from None
 
@@ -190,7 +244,8 @@ def _failure(exc):
 def _check_header(img, max_pixels):
     width, height = img.size
     if width * height > max_pixels:
-        raise ImageError(f"too large: {width}x{height} pixels, more than the limit of {max_pixels}")
+        raise ImageError(f"too large: {width}x{height} pixels, more than the limit of {max_pixels} "
+                         f"(--max-pixels {width * height} allows it)")
     if getattr(img, "n_frames", 1) > 1 and img.format != "MPO":   # MPO: the first is the photo
         raise ImageError("animations and multi-page images are not supported")
     if any(_WIDE_RAWMODE.match(_rawmode(tile)) for tile in img.tile):

@@ -46,9 +46,11 @@ DEFAULT_ROUTES = {"ort": "step", "ort-cuda": "step", "ort-tensorrt": "step", "tr
 # Noisy copies per ORT call on the CPU: the per-copy cost grows with the call size once the
 # activations leave the cache (docs/runtime.md); GPUs want the largest calls (None: no cap).
 CPU_COPIES_PER_CALL = 20
-# Graphs whose ORT thread pools may spin between calls: the cascade's hot loop. The label
-# graphs run once per batch; their spinning threads would steal the two cores from the
-# cascade's pool (measured: 91 -> 60 ms per image at batch 1, docs/runtime.md).
+# Graphs whose ORT thread pools may spin between calls (OrtBackend ``spinning=True``): the
+# cascade's hot loop. The label graphs run once per batch and never spin: their spinning threads
+# stole the two cores from the cascade's pool (91 -> 60 ms per image at batch 1, docs/runtime.md).
+# Off by default: spinning bought ~15% on an idle 2-core machine and cost ~2x beside two busy
+# processes (50 vs 58 ms quiet, 127-154 vs 76-82 ms loaded per 20-copy call; README "Under load").
 SPINNING_GRAPHS = ("mcgs_step", "backbone_grad")
 LOGIT_CHUNK = 256           # images per classifier call at most (memory bound; any size works)
 
@@ -260,8 +262,9 @@ class _ProfiledBackend(CascadeBackend):
 class OrtBackend(_ProfiledBackend):
     """The cascade on ONNX Runtime. ``provider``: "cpu", "cuda" or "tensorrt".
 
-    ``threads``: intra-op threads (None: ORT's default, one per physical core);
-    ``optimization_level``: "disable", "basic", "extended" or "all"; ``fp16``/``cache_dir``/
+    ``threads``: intra-op threads (None: ORT's default, one per physical core); ``spinning``:
+    let the cascade graphs' threads spin between calls (faster on an idle machine only, see
+    :data:`SPINNING_GRAPHS`); ``optimization_level``: "disable", "basic", "extended" or "all"; ``fp16``/``cache_dir``/
     ``tf32``: see :func:`~mspd_edge.runtime.runners.provider_chain` (TensorRT EP engines are
     cached in ``cache_dir``, default ``~/.cache/mspd-edge/ort-trt``). ``max_batch``/
     ``n_samples``: the TensorRT EP profile (other providers take any size).
@@ -270,8 +273,9 @@ class OrtBackend(_ProfiledBackend):
     def __init__(self, bundle, *, provider="cpu", device_id=0, threads=None,
                  optimization_level="all", fp16=False, tf32=False, cache_dir=None, route="auto",
                  max_copy_values=None, copies_per_call="auto", max_batch=16,
-                 n_samples=defaults.N_SAMPLES, session_options=None, verify=True):
+                 n_samples=defaults.N_SAMPLES, session_options=None, verify=True, spinning=False):
         self.name = "ort" if provider == "cpu" else f"ort-{provider}"
+        self.spinning = spinning
         self.provider, self.device_id, self.threads = provider, device_id, threads
         self.optimization_level, self.fp16, self.tf32 = optimization_level, fp16, tf32
         self.cache_dir, self.session_options = cache_dir, session_options
@@ -297,7 +301,8 @@ class OrtBackend(_ProfiledBackend):
                                  cache_dir=cache, profile=self.profile(graph) if trt_ep else None,
                                  threads=self.threads, optimization_level=self.optimization_level,
                                  session_options=self.session_options,
-                                 spinning=graph in SPINNING_GRAPHS, name=f"{self.name}:{graph}")
+                                 spinning=self.spinning and graph in SPINNING_GRAPHS,
+                                 name=f"{self.name}:{graph}")
 
 
 class TrtBackend(_ProfiledBackend):

@@ -1,6 +1,7 @@
 """A real HTTP server on 127.0.0.1 for the download tests: serves files the test registers, with
 Range requests (206 + Content-Range, ETag/If-Range), and on request drops the connection part-way
-through a file once, or stalls before the body. Every request is logged as (path, Range header)."""
+through a file once, or stalls before the body. Every request is logged as (path, Range header).
+:func:`offline_url` is a URL nothing answers (a pull while offline)."""
 import hashlib
 import socket
 import threading
@@ -87,3 +88,11 @@ def running_server():
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@contextmanager
+def offline_url(path="/w.pt"):
+    """A URL on 127.0.0.1 whose port is held (bound, not listening): connections are refused."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{held.getsockname()[1]}{path}"

@@ -6,8 +6,8 @@ import skimage.data
 from PIL import Image
 
 from mspd_edge import imaging
-from mspd_edge.imaging import (area_average, budget_levels, check_budget, from_model_output, to_model_input,
-                               to_uint8_within_budget)
+from mspd_edge.imaging import (area_average, budget_levels, budget_warning, check_budget, from_model_output,
+                               to_model_input, to_uint8_within_budget)
 
 EPS = 8 / 255
 SIZE = (3, 32, 32)
@@ -103,6 +103,17 @@ def test_budget_levels_and_a_budget_of_zero_levels():
     assert check_budget(0.6 / 255) == 1
     with pytest.raises(ValueError, match="rounds to 0 levels"):
         check_budget(0.5 / 255)
+
+
+def test_a_budget_over_the_backbones_is_warned_of_in_whole_levels():
+    assert budget_warning(255 / 255, 8 / 255, "cifar10-backbone") == (
+        "--eps 255 is above the 8/255 the backbone cifar10-backbone was trained for: each value "
+        "may change by up to 255/255, which shows (large budgets destroy the image), for no "
+        "robustness the backbone was trained to give")
+    assert [budget_warning(e / 255, 8 / 255, "b") is None for e in (1, 8, 8.4, 8.6, 9)] == \
+        [True, True, True, False, False]
+    assert budget_warning(4 / 255, 4 / 255, "vit") is None
+    assert "--eps 5 is above the 4/255 the backbone vit" in budget_warning(5 / 255, 4 / 255, "vit")
 
 
 def test_imagenet_inputs_get_robustbench_bicubic_resize_of_the_whole_image():

@@ -36,7 +36,8 @@ def test_discover_files_folders_globs(tmp_path):
     skipped = []
     sources, missing = discover([tmp_path / "in"], exclude=out, on_skip=lambda *item: skipped.append(item))
     assert [(s.path, s.relative) for s in sources] == [(a, Path("a.jpg"))] and missing == []
-    assert skipped == [(tmp_path / "in" / "notes.txt",
+    assert skipped == [(tmp_path / "in" / "sub", "a subfolder (use -r)"),   # not the output folder
+                       (tmp_path / "in" / "notes.txt",
                         "not a supported image file (.txt; supported: PNG, JPEG, WEBP, BMP, TIFF)")]
 
     sources, _ = discover([tmp_path / "in"], recursive=True, exclude=out)
@@ -108,7 +109,8 @@ def _bad_files(tmp_path):
         "rgb16.png": "16 bits per channel", "anim.webp": "animations",
         "x.gif": "not an image, or not one of PNG, JPEG, WEBP, BMP, TIFF",
         "huge.png": "too large: 10000x6000 pixels",
-        "bomb.png": "decompression-bomb",
+        "bomb.png": "too large: 30000x30000 pixels, more than the limit of 50000000 "
+                    "(--max-pixels 900000000 allows it)",
     }
 
 
@@ -128,8 +130,39 @@ def test_bad_files_raise_one_line_image_errors(tmp_path, png_header_only):
 def test_max_pixels_limit(tmp_path):
     path = _save(tmp_path / "a.png", _rgb(12, 16))
     assert read_image(path, max_pixels=12 * 16).pixels.shape == (12, 16, 3)
-    with pytest.raises(ImageError, match="too large: 16x12 pixels, more than the limit of 100"):
+    with pytest.raises(ImageError, match=r"too large: 16x12 pixels, more than the limit of 100 "
+                                         r"\(--max-pixels 192 allows it\)"):
         read_image(path, max_pixels=100)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_max_pixels_governs_pillows_bomb_limit(tmp_path, monkeypatch, suffix):
+    """Pillow refuses over twice its own limit (~179 M pixels); ``max_pixels`` overrides it, then
+    puts it back. Pillow's limit is lowered here so that a small real image crosses it."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    path = _save(tmp_path / f"a{suffix}", _rgb(60, 50))   # 3000 pixels
+    with pytest.raises(Image.DecompressionBombError):
+        Image.open(path).load()
+    assert np.array_equal(read_image(path, max_pixels=3000).pixels, _rgb(60, 50))
+    assert read_header(path, max_pixels=3000).nbytes == 9000
+    assert Image.MAX_IMAGE_PIXELS == 1000
+    with pytest.raises(ImageError, match=r"more than the limit of 2999 \(--max-pixels 3000 allows it\)"):
+        read_image(path, max_pixels=2999)
+    assert Image.MAX_IMAGE_PIXELS == 1000
+
+
+def test_pillows_limit_shared_by_threads(tmp_path, monkeypatch):
+    """Decodes in threads with different limits each get theirs; Pillow's comes back after."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    paths = [_save(tmp_path / f"{i}.tif", _rgb(40 + 10 * i, 50, seed=i)) for i in range(4)]
+    limits = [50 * (40 + 10 * i) for i in range(4)] * 8
+    with ThreadPoolExecutor(4) as pool:
+        shapes = list(pool.map(lambda item: read_image(paths[item[0] % 4], item[1]).pixels.shape,
+                               enumerate(limits)))
+    assert shapes == [(40 + 10 * (i % 4), 50, 3) for i in range(len(limits))]
+    assert Image.MAX_IMAGE_PIXELS == 1000
 
 
 @pytest.mark.parametrize("shape", [(9, 7), (9, 7, 2), (9, 7, 3), (9, 7, 4)])

@@ -17,8 +17,8 @@ Importing this package imports neither torch nor onnxruntime: each builder
 from . import builders  # noqa: F401  (registers torch, ort and trt)
 from .registry import (BACKENDS, DEVICES, PROVIDERS, ROUTES, BackendError, BackendOptions,
                        BackendSpec, Models, backend_names, build_backend, get_backend,
-                       register_backend, unavailable_reason)
+                       register_backend, resolve_backend, unavailable_reason)
 
 __all__ = ["BACKENDS", "DEVICES", "PROVIDERS", "ROUTES", "BackendError", "BackendOptions",
            "BackendSpec", "Models", "backend_names", "build_backend", "get_backend",
-           "register_backend", "unavailable_reason"]
+           "register_backend", "resolve_backend", "unavailable_reason"]

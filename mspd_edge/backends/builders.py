@@ -44,6 +44,7 @@ def torch_models(options, need_classifier):
     from ..torch_backend import TorchBackend
     from ..zoo import load_model
 
+    _warn_spin_wait()
     if options.threads:
         torch.set_num_threads(options.threads)
     backbone = load_checked(load_model, options.backbone, "--backbone")
@@ -56,6 +57,17 @@ def torch_models(options, need_classifier):
         classifier = load_checked(load_model, name, "--classifier")
     backend = TorchBackend(backbone, classifier, options.device, precision=options.precision)
     return Models(backend, backbone.info, None if classifier is None else classifier.info)
+
+
+def _warn_spin_wait():
+    import warnings
+
+    from .. import TORCH_SPIN_WAITS
+
+    if TORCH_SPIN_WAITS:
+        warnings.warn("torch was imported before mspd_edge with OpenMP's default spin-wait, which is "
+                      "several times slower beside other work: set OMP_WAIT_POLICY=PASSIVE in the "
+                      "environment or import mspd_edge first", RuntimeWarning, stacklevel=3)
 
 
 def _check_ort(options):

@@ -8,6 +8,7 @@ from typing import Callable
 from .. import defaults
 from ..protocol import AUTO_ROUTE, ROUTES, Backend
 from ..zoo.info import ModelInfo
+from .choice import choose_backend
 from .precision import AUTO, CHOICES as PRECISION_CHOICES
 
 DEVICES = ("cpu", "cuda")
@@ -86,14 +87,22 @@ def register_backend(name, *, summary, check, requires=(), runtime=False, option
 
 
 def backend_names():
-    """The registered backend names, sorted."""
-    return sorted(BACKENDS)
+    """The registered backend names, sorted, then ``auto`` (the default: :func:`resolve_backend`)."""
+    return [*sorted(BACKENDS), AUTO]
 
 
-def get_backend(name):
-    """The :class:`BackendSpec` of ``name``; :class:`BackendError` naming the choices otherwise."""
+def resolve_backend(name, options=BackendOptions()):
+    """``name``; for ``auto``, the backend this machine runs fastest with ``options``
+    (:func:`~mspd_edge.backends.choice.choose_backend`)."""
+    return choose_backend(options, unavailable_reason) if name == AUTO else name
+
+
+def get_backend(name, options=BackendOptions()):
+    """The :class:`BackendSpec` of ``name`` (``auto`` resolved for ``options``);
+    :class:`BackendError` naming the choices otherwise."""
+    name = resolve_backend(name, options)
     if name not in BACKENDS:
-        raise BackendError(f"unknown backend {name!r}: use one of {', '.join(sorted(BACKENDS))}",
+        raise BackendError(f"unknown backend {name!r}: use one of {', '.join(backend_names())}",
                            "--backend")
     return BACKENDS[name]
 
@@ -102,15 +111,16 @@ def resolve_precision(name, options=BackendOptions()):
     """``options`` with ``precision="auto"`` replaced by backend ``name``'s default here."""
     if options.precision != AUTO:
         return options
-    spec = get_backend(name)
+    spec = get_backend(name, options)
     return options.but(precision=spec.default_precision(options) if spec.default_precision else "fp32")
 
 
 def unavailable_reason(name, options=BackendOptions()):
     """Why backend ``name`` cannot run here with ``options`` (one line), or None when it can."""
-    spec = get_backend(name)
     if options.precision not in PRECISION_CHOICES:
         return f"unknown precision {options.precision!r}: use one of {', '.join(PRECISION_CHOICES)}"
+    name = resolve_backend(name, options)
+    spec = get_backend(name)
     options = resolve_precision(name, options)
     if options.device not in DEVICES:
         return f"unknown device {options.device!r}: use one of {', '.join(DEVICES)}"
@@ -124,7 +134,9 @@ def unavailable_reason(name, options=BackendOptions()):
 
 
 def build_backend(name, options=BackendOptions(), *, need_classifier=True):
-    """Build backend ``name``: a :class:`Models`; :class:`BackendError` when it cannot run here."""
+    """Build backend ``name`` (``auto``: :func:`resolve_backend`): a :class:`Models`;
+    :class:`BackendError` when it cannot run here."""
+    name = resolve_backend(name, options)
     why = unavailable_reason(name, options)
     if why is not None:
         raise BackendError(f"--backend {name}: {why}", "--backend")

@@ -12,7 +12,8 @@
 * :class:`WindowSink`: ``cv2.imshow`` (needs OpenCV with a GUI, not the headless wheel);
   ``q`` or Esc in the window asks the stream to stop.
 
-Frames come in RGB (the package's order) and are converted to OpenCV's BGR here.
+A sink closed without a frame written leaves nothing: no header-only timestamps file, no
+folder it made. Frames come in RGB (the package's order) and are converted to OpenCV's BGR here.
 """
 import os
 import tempfile
@@ -61,6 +62,23 @@ def normalize_codec(codec):
     return code.ljust(4)
 
 
+def _missing_folders(folder):
+    """``folder`` and those of its parents that do not exist yet, deepest first."""
+    folder = Path(folder).absolute()
+    return [f for f in (folder, *folder.parents) if not f.exists()]
+
+
+def _discard_empty_output(log, folders):
+    """After a run that wrote no frame: remove the header-only ``log`` and the ``folders`` made
+    for the output (deepest first) that are empty."""
+    log.path.unlink(missing_ok=True)
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:   # not empty, or gone
+            return
+
+
 class Sink:
     """Base of the sinks: ``write(frame)`` a :class:`~mspd_edge.camera.stream.ProtectedFrame`."""
 
@@ -100,6 +118,7 @@ class PngFolderSink(Sink):
 
     def __init__(self, folder, overwrite=False):
         self.folder = Path(folder)
+        self.created = _missing_folders(self.folder)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             old = sorted(self.folder.glob(FRAME_GLOB))
@@ -127,6 +146,8 @@ class PngFolderSink(Sink):
 
     def close(self):
         self.timestamps.close()
+        if not self.written:
+            _discard_empty_output(self.timestamps, self.created)
 
     def describe(self):
         return {"kind": "png-folder", "path": str(self.folder), "written": self.written,
@@ -179,6 +200,7 @@ class VideoSink(Sink):
             raise SinkError(f"this OpenCV ({cv2.__version__}) cannot write {self.codec.strip()} into "
                             f"{self.path.suffix} files: {why}; try .mkv with FFV1, or write PNG "
                             "frames (give a folder as the output)")
+        self.created = _missing_folders(self.path.parent)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.timestamps = _TimestampLog(f"{self.path}.timestamps.csv", "frame,index,timestamp_s")
@@ -215,6 +237,8 @@ class VideoSink(Sink):
             self.writer.release()
             self.writer = None
         self.timestamps.close()
+        if not self.written:
+            _discard_empty_output(self.timestamps, self.created)
 
     def describe(self):
         return {"kind": "video", "path": str(self.path), "codec": self.codec.strip(),

@@ -24,6 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .. import defaults
 from ..io import ImageError, discover, read_image
 
 LIVE = ("csi", "device", "url", "gstreamer")
@@ -84,16 +85,17 @@ def source_kind(spec):
     raise SourceError(f"no such file or folder: {spec} (nor a device index, URL or GStreamer pipeline)")
 
 
-def open_source(spec, capture_size=None, capture_fps=None):
+def open_source(spec, capture_size=None, capture_fps=None, max_pixels=defaults.MAX_PIXELS):
     """Open ``spec`` (see the module docstring) as a :class:`Source`; raises :class:`SourceError`.
 
     ``capture_size`` ``(width, height)`` and ``capture_fps`` are requested from cameras (devices
-    and the CSI template); files and folders ignore them.
+    and the CSI template); files and folders ignore them. ``max_pixels``: a folder's larger
+    images are refused (:func:`mspd_edge.io.read_image`).
     """
     spec = str(spec).strip()
     kind = source_kind(spec)
     if kind == "folder":
-        return FolderSource(spec)
+        return FolderSource(spec, max_pixels)
     return CaptureSource(spec, kind, capture_size, capture_fps)
 
 
@@ -141,6 +143,7 @@ class CaptureSource(Source):
         width, height = (int(self.cap.get(p)) for p in (cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT))
         self.size = (width, height) if width > 0 and height > 0 else None
         self.read_frames = 0
+        self._first = None if self.live else self._first_frame()
 
     @staticmethod
     def _open(spec, kind, size, fps):
@@ -170,23 +173,38 @@ class CaptureSource(Source):
             raise SourceError(f"cannot open {_what(kind, spec)}: {_why(kind)}")
         return cap
 
-    def __iter__(self):
-        start = None
+    def _first_frame(self):
+        """A file's first frame and its timestamp, read at open: a file OpenCV opens but cannot
+        decode is refused before any output exists."""
+        ok, bgr = self.cap.read()
+        if not ok or bgr is None:
+            self.cap.release()
+            raise SourceError(f"cannot open {_what(self.kind, self.spec)}: {_why(self.kind)}; "
+                              "no frame decodes")
+        return bgr, self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000
+
+    def _reads(self):
+        """``(bgr, captured, timestamp of a file)`` per frame, the one read at open first."""
+        if self._first is not None:
+            (bgr, timestamp), self._first = self._first, None
+            yield bgr, time.monotonic(), timestamp
         while True:
             ok, bgr = self.cap.read()
             captured = time.monotonic()
             if not ok or bgr is None:
-                break
+                return
+            yield bgr, captured, None if self.live else self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000
+
+    def __iter__(self):
+        start = None
+        for bgr, captured, timestamp in self._reads():
             self.read_frames += 1
             if self.live:
                 start = captured if start is None else start
                 timestamp = captured - start
-            else:
-                timestamp = self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000
             yield Frame(self.read_frames - 1, _to_rgb(bgr), timestamp, captured)
         if self.read_frames == 0:
-            raise SourceError(f"{_what(self.kind, self.spec)} opened but gave no frame"
-                              + ("" if self.live else " (not a video OpenCV can decode, or empty)"))
+            raise SourceError(f"{_what(self.kind, self.spec)} opened but gave no frame")
         if self.live:
             raise SourceError(f"{_what(self.kind, self.spec)} disconnected or stopped after "
                               f"{self.read_frames} frame(s)")
@@ -202,8 +220,9 @@ class FolderSource(Source):
 
     kind = "folder"
 
-    def __init__(self, spec):
+    def __init__(self, spec, max_pixels=defaults.MAX_PIXELS):
         super().__init__(spec)
+        self.max_pixels = max_pixels
         self.files = [s.path for s in discover([spec])[0]]
         if not self.files:
             raise SourceError(f"cannot open folder {spec}: no image file in it")
@@ -211,7 +230,7 @@ class FolderSource(Source):
     def __iter__(self):
         for index, path in enumerate(self.files):
             try:
-                pixels = read_image(path).pixels
+                pixels = read_image(path, self.max_pixels).pixels
             except ImageError as exc:
                 self.errors.append({"input": str(path), "error": str(exc)})
                 if self.on_error is not None:

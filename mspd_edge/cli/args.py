@@ -10,8 +10,8 @@ import click
 
 from .. import defaults
 from ..backends import (DEVICES, PROVIDERS, BackendError, BackendOptions, backend_names, build_backend,
-                        get_backend)
-from ..imaging import check_budget
+                        get_backend, resolve_backend)
+from ..imaging import budget_warning, check_budget
 from ..backends.precision import AUTO, CHOICES as PRECISIONS
 from ..pipeline import Settings, check_epochs
 from .common import OneLineUsageError
@@ -31,7 +31,7 @@ def apply(options):
 
 def _check_backend(ctx, param, value):
     try:
-        return get_backend(value).name
+        return value if value == AUTO else get_backend(value).name
     except BackendError as exc:
         raise OneLineUsageError(str(exc)) from None
 
@@ -61,10 +61,12 @@ def backend_args(*, backend=True, threads=True):
     ]
     if backend:
         options.insert(0, click.option(
-            "--backend", default="torch", show_default=True, metavar="|".join(backend_names()),
+            "--backend", default=AUTO, show_default=True, metavar="|".join(backend_names()),
             callback=_check_backend, is_eager=True,
             help="Implementation of the cascade: the PyTorch reference, ONNX Runtime or TensorRT "
-                 "(ort and trt never import torch)."))
+                 "(ort and trt never import torch); auto: the fastest on this machine, by "
+                 "measurement (README \"Which backend runs\": torch in bf16 on a CPU with native "
+                 "bf16, else ort)."))
     if threads:
         options.append(click.option("--threads", type=click.IntRange(min=1),
                                     help="CPU threads of the backend.  [default: the engine's]"))
@@ -75,6 +77,12 @@ def backend_options(options, **overrides):
     """The :class:`BackendOptions` of parsed ``options`` (keys absent from a command: defaults)."""
     fields = {key: options[key] for key in BACKEND_KEYS[1:] if key in options}
     return BackendOptions(**{**fields, **overrides})
+
+
+def backend_choice(options):
+    """``--backend`` of parsed ``options``, ``auto`` resolved for the other backend options
+    (the name reports record; the same on every engine)."""
+    return resolve_backend(options["backend"], backend_options(options))
 
 
 def build_models(name, options, need_classifier):
@@ -135,6 +143,15 @@ def settings_from(options, label_mode, batch_size=None):
     return Settings(eps=None if eps is None else eps / 255, n_samples=options["n_samples"],
                     lr=options.get("lr", defaults.LR), epochs=options["epochs"],
                     seed=options["seed"], label_mode=label_mode, batch_size=batch_size)
+
+
+def warn_over_budget(eps, backbone):
+    """Print the warning of an ``--eps`` value (None: not given) over the budget ``backbone`` (its
+    model info) was trained for (even with -q)."""
+    if eps is not None:
+        warning = budget_warning(eps / 255, backbone.eps, backbone.name)
+        if warning is not None:
+            click.echo(f"warning: {warning}", err=True)
 
 
 def check_classes(models):

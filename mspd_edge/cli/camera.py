@@ -11,9 +11,11 @@ from pathlib import Path
 
 import click
 
+from .. import defaults
 from ..camera.sinks import DEFAULT_CODEC, LOSSY_WARNING, PngFolderSink, SinkError, VideoSink, WindowSink, is_video_path
 from ..camera.sources import SourceError, open_source
-from .args import backend_args, backend_options, build_models, cascade_args, check_classes, settings_from
+from .args import (backend_args, backend_choice, backend_options, build_models, cascade_args, check_classes,
+                   settings_from, warn_over_budget)
 from .camera_run import Interrupts, run_stream, sink_name
 from .common import EXIT_ABORTED, EXIT_FAILED, sigint_handler
 
@@ -88,6 +90,8 @@ disconnects, or an image of a folder or an output fails; what was written stays.
               help="Resolution asked of a camera (device or csi), e.g. 640x480.")
 @click.option("--capture-fps", type=click.FloatRange(0, min_open=True),
               help="Frame rate asked of a camera (device or csi).")
+@click.option("--max-pixels", type=click.IntRange(min=1), default=defaults.MAX_PIXELS,
+              show_default=True, help="Refuse images of a FOLDER source with more pixels.")
 @cascade_args()
 @click.option("--labels", type=click.Choice(LABEL_MODES), default="classifier", show_default=True,
               help="Label per frame: the classifier's prediction, or the backbone's (couple).")
@@ -126,7 +130,8 @@ def camera_command(**options):
 def _run(options, interrupts):
     quiet = options["quiet"]
     try:
-        source = open_source(options["source"], options["capture_size"], options["capture_fps"])
+        source = open_source(options["source"], options["capture_size"], options["capture_fps"],
+                             options["max_pixels"])
     except SourceError as exc:
         return _error(exc)
     source.on_error = lambda item: click.echo(f"error: {item['input']}: {item['error']}", err=True)
@@ -135,6 +140,7 @@ def _run(options, interrupts):
         models = _models(options)
         settings = settings_from(options, options["labels"], options["batch_size"])
         settings = settings.resolved(models.backend)
+        warn_over_budget(options["eps"], models.backbone)
         sinks = _sinks(options, source)
         drop = source.live if options["drop"] is None else options["drop"]
         if not quiet:
@@ -151,6 +157,7 @@ def _run(options, interrupts):
 
 
 def _models(options):
+    options["backend"] = backend_choice(options)
     models = build_models(options["backend"], backend_options(options), options["labels"] == "classifier")
     check_classes(models)
     return models

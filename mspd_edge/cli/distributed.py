@@ -5,19 +5,20 @@ The options live here and ``cli/protect.py`` hands the job over with one call,
 when the engine runs).
 """
 import logging
-import signal
+import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
-from click.core import ParameterSource
-from tqdm import tqdm
-
 from ..distributed.uris import is_uri
-from .args import apply
-from .common import EXIT_ABORTED, EXIT_FAILED, OneLineUsageError, fail, sigint_handler, write_report
+from ..util import first_line
+from .args import apply, backend_choice
+from .common import OneLineUsageError, fail
+from .job import finish, job_settings, logger, start_notes
 
 ENGINES = ("local", "ray")
+RAY_LOOPBACK = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"   # "0": one machine, services on 127.0.0.1
 RAY_ONLY = ("address", "workers", "gpus_per_worker", "manifest")
 RAY_INSTALL = "pip install 'mspd-edge[distributed]'"
 
@@ -40,8 +41,8 @@ def engine_args():
                      help="local: this process. ray: a Ray Data job (streaming decode tasks, a pool "
                           "of actors holding the backend, write tasks) on a local or remote Ray "
                           "cluster; INPUT and -o may then be object-storage URIs (s3://bucket/prefix), "
-                          "--backend defaults to ort, and a manifest row is written per input; "
-                          "Ctrl-C stops it at once, with a manifest (the inputs left: pending)."),
+                          "the same --backend auto as local (identical bytes), and a manifest row is "
+                          "written per input (the inputs a Ctrl-C leaves: pending)."),
         click.option("--address", help="[ray] The cluster to join (host:6379, ray://host:10001, auto).  "
                                        "[default: $RAY_ADDRESS, else a cluster on this machine]"),
         click.option("--workers", type=click.IntRange(min=1),
@@ -58,8 +59,9 @@ def engine_args():
     ])
 
 
-def run_on_engine(options, reverse):
-    """Run the job on ``--engine ray``: its exit status; None (nothing done) for the local engine."""
+def run_on_engine(options, reverse, stop):
+    """Run the job on ``--engine ray`` until done or ``stop`` is set: its exit status; None
+    (nothing done) for the local engine."""
     if options["engine"] == "local":
         for name in RAY_ONLY:
             if options[name] is not None:
@@ -71,6 +73,10 @@ def run_on_engine(options, reverse):
     if options["device"] == "cuda" and not options["gpus_per_worker"]:
         raise OneLineUsageError("--device cuda with --engine ray needs --gpus-per-worker "
                                 "(Ray shows an actor only the GPUs it reserves)")
+    if options["address"] is None and not os.environ.get("RAY_ADDRESS"):
+        # A cluster of this machine only: Ray's single-machine mode keeps its services on the
+        # loopback (else they listen on the machine's network address). Read when ray loads.
+        os.environ.setdefault(RAY_LOOPBACK, "0")
     try:
         import ray
 
@@ -79,48 +85,56 @@ def run_on_engine(options, reverse):
         raise OneLineUsageError(f"--engine ray needs {exc.name} ({RAY_INSTALL})") from None
     _connect(ray, options["address"])
     try:
-        result = _protect(options, reverse, protect_dataset)
+        result = _protect(options, reverse, protect_dataset, stop)
     finally:
         ray.shutdown()
-    if options["report"]:
-        write_report(options["report"], job_report(result, reverse, **_job(options)))
-    if not options["quiet"] or result.interrupted:
-        _print_summary(result, reverse)
-    return EXIT_ABORTED if result.interrupted else EXIT_FAILED if result.failed else 0
-
-
-def _print_summary(result, reverse):
-    counts, seed = result.counts, result.settings.seed
-    head = "interrupted: " if result.interrupted else ""
-    left = f", {counts['pending']} not started" if result.interrupted else ""
-    click.echo(f"{head}{'reverted' if reverse else 'protected'} {counts['written']} image(s) "
-               f"({counts['skipped']} skipped, {counts['failed']} failed{left}) on {result.workers.count} "
-               f"Ray worker(s); seed {seed}; manifest {result.manifest}", err=True)
-    if result.interrupted:
-        click.echo(f"run the same command with --seed {seed} again to finish (complete outputs are "
-                   "checked and kept)", err=True)
+    report = job_report(result, **job_settings(options, engine="ray", backend=_backend(options),
+                                               address=options["address"], workers=options["workers"],
+                                               gpus_per_worker=options["gpus_per_worker"]))
+    return finish(options, result, report, where=f" on {result.workers.count} Ray worker(s)",
+                  after=f"; manifest {result.manifest}", kept="complete outputs are checked and kept")
 
 
 def _connect(ray, address):
     from ray.data import DataContext
 
+    # Ray's C++ core logs at error level, on every job, that Ray Data's actors take constructor
+    # arguments from the object store while they may restart (github.com/ray-project/ray/issues/53727):
+    # its own design, not the job's error. Its level comes from the environment, read (and
+    # announced on stderr, whatever the level) as ray.init starts this process's core worker.
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     try:
-        ray.init(address=address, include_dashboard=False, logging_level=logging.ERROR,
-                 log_to_driver=False)
+        with _stderr_silenced():
+            ray.init(address=address, include_dashboard=False, logging_level=logging.ERROR,
+                     log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise OneLineUsageError(f"--address {address}: cannot join the Ray cluster: "
-                                f"{str(exc).splitlines()[0]}") from None
+                                f"{first_line(exc)}") from None
     context = DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False
     logging.getLogger("ray.data").setLevel(logging.ERROR)
 
 
-def _protect(options, reverse, protect_dataset):
+@contextmanager
+def _stderr_silenced():
+    """File descriptor 2 on the null device inside the block (what C++ code writes there too)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _protect(options, reverse, protect_dataset, stop):
     from ..backends import BackendError
     from ..io import ImageError
     from ..labels import LabelError, pipeline_mode
-    from ..protect import FileOptions, NoInputError, OutputError
+    from ..job import FileOptions, NoInputError, OutputError
     from .args import backend_options, settings_from
 
     gpus = options["gpus_per_worker"] or 0.0
@@ -128,17 +142,14 @@ def _protect(options, reverse, protect_dataset):
     labels = None if pipeline_mode(options["labels"]) != "gt" else options["labels"]
     settings = settings_from(options, pipeline_mode(options["labels"]), options["batch_size"])
     try:
-        # Ctrl-C raises KeyboardInterrupt (the job then writes its manifest), even in a process
-        # started with SIGINT ignored (a background job of a script), as local protect's handler does.
-        with sigint_handler(signal.default_int_handler):
-            return protect_dataset(options["inputs"], options["outdir"], backend=_backend(options),
-                                   options=backend_opts, settings=settings, reverse=reverse,
-                                   labels=labels, recursive=options["recursive"],
-                                   overwrite=options["overwrite"], manifest=options["manifest"],
-                                   files=FileOptions(options["fmt"], options["max_pixels"],
-                                                     options["metrics"]),
-                                   workers=options["workers"], gpus_per_worker=gpus,
-                                   progress=not options["quiet"], log=_logger(options["quiet"]))
+        return protect_dataset(options["inputs"], options["outdir"], backend=_backend(options),
+                               options=backend_opts, settings=settings, reverse=reverse, labels=labels,
+                               recursive=options["recursive"], overwrite=options["overwrite"],
+                               manifest=options["manifest"], files=FileOptions(options["fmt"],
+                               options["max_pixels"], options["metrics"]), workers=options["workers"],
+                               gpus_per_worker=gpus, progress=not options["quiet"],
+                               log=logger(options["quiet"]), stop=stop,
+                               on_start=start_notes(options["quiet"], options["eps"]))
     except NoInputError as exc:
         raise click.UsageError(str(exc)) from None
     except LabelError as exc:
@@ -153,13 +164,6 @@ def _protect(options, reverse, protect_dataset):
         fail(f"the Ray job failed: {_last_line(exc)}")
 
 
-def _logger(quiet):
-    def log(line, error):
-        if error or not quiet:
-            tqdm.write(line, file=sys.stderr)   # keeps a running progress bar intact
-    return log
-
-
 def _last_line(exc):
     """The last line of a Ray error: its cause (the first lines are Ray's own frames)."""
     lines = [line for line in str(exc).splitlines() if line.strip()]
@@ -167,13 +171,6 @@ def _last_line(exc):
 
 
 def _backend(options):
-    """``--backend``, defaulting to the torch-free ``ort`` on this engine."""
-    source = click.get_current_context().get_parameter_source("backend")
-    return "ort" if source == ParameterSource.DEFAULT else options["backend"]
-
-
-def _job(options):
-    return {"engine": "ray", "inputs": [str(i) for i in options["inputs"]],
-            "outdir": str(options["outdir"]), "recursive": options["recursive"],
-            "labels": options["labels"], "backend": _backend(options), "address": options["address"],
-            "workers": options["workers"], "gpus_per_worker": options["gpus_per_worker"]}
+    """``--backend``, ``auto`` resolved on the driver as the local engine resolves it (so both
+    write the same bytes); every actor runs that backend."""
+    return backend_choice(options)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from .args import backend_args, backend_options, build_models, cascade_args, settings_from
+from .args import backend_args, backend_choice, backend_options, build_models, cascade_args, settings_from
 
 ATTACK_NAMES = ("pgd-linf", "pgd-l2", "autoattack", "square")   # mirrors attacks.ATTACKS (no torch here)
 DEFAULT_ATTACKS = "pgd-linf,pgd-l2"
@@ -105,6 +105,7 @@ def _evaluate(options):
     if options["threads"]:
         torch.set_num_threads(options["threads"])
     need_classifier = options["labels"] == "classifier"
+    options["backend"] = backend_choice(options)
     models = build_models(options["backend"], backend_options(options), need_classifier)
     backbone = load_checked(load_model, options["backbone"], "--backbone").to(options["device"])
     classifier_ref = options["classifier"] or backbone.info.pair

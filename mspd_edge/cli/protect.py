@@ -1,22 +1,21 @@
 """``mspd-edge protect`` and ``mspd-edge revert``: a thin layer over ``protect_files``."""
-import os
 import signal
-import sys
 import threading
 from pathlib import Path
 
 import click
-from tqdm import tqdm
 
 from .. import defaults
-from ..advice import photo_model_note
 from ..imaging import budget_levels
 from ..io import OUTPUT_FORMATS, check_writable
+from ..job import FileOptions, NoInputError, OutputError
 from ..labels import FOLDER, MODEL_MODES, LabelError, label_source, pipeline_mode
-from ..protect import FileOptions, NoInputError, OutputError, protect_files
-from .args import apply, backend_args, backend_options, build_models, cascade_args, check_classes, settings_from
-from .common import EXIT_ABORTED, EXIT_FAILED, OneLineUsageError, sigint_handler, write_report
+from ..protect import protect_files
+from .args import (apply, backend_args, backend_choice, backend_options, build_models, cascade_args, check_classes,
+                   settings_from)
+from .common import EXIT_ABORTED, OneLineUsageError
 from .distributed import OutputFolder, engine_args, run_on_engine
+from .job import finish, job_settings, logger, start_notes, stop_on_ctrl_c
 
 
 def _check_labels(ctx, param, value):
@@ -56,17 +55,19 @@ _JOB_OPTIONS = [
 
 _COMMON_HELP = """
 INPUT: image files (PNG, JPEG, WebP, BMP or TIFF, 8-bit gray, RGB or with alpha), folders
-or glob patterns; a folder's other files are skipped and reported. Each result is
-OUTDIR/<stem>.png (or .webp; folder inputs keep their sub-paths): same size and channels,
-every value within --eps of the original (8-bit rounding included), with the input's ICC
-profile, EXIF (orientation applied) and XMP. Two inputs with one output name (photo.jpg and
-photo.png) are an error for the second. An image of another size than the model's input
-(32x32 for CIFAR-10 models) is resized to it for the gradients; the perturbation is resized
-back and added at full resolution. The result depends on the image and the settings alone.
+or glob patterns; a folder's other files, and its subfolders unless -r, are skipped and
+reported. Each result is OUTDIR/<stem>.png (or .webp): a file input by its name, a folder
+input's files by their path inside that folder (every input shares OUTDIR). Same size and
+channels, every value within --eps of the original (8-bit rounding included), with the
+input's ICC profile, EXIF (orientation applied) and XMP. Two inputs with one output
+(photo.jpg and photo.png; a/x.png and b/x.png of the folder inputs a and b) are an error for
+the second that names both. An image of another size than the model's input (32x32 for
+CIFAR-10 models) is resized to it for the gradients; the perturbation is resized back and
+added at full resolution. The result depends on the image and the settings alone.
 
 Existing outputs are kept (and reported) unless --overwrite, so running a stopped job again
-finishes it. Ctrl-C stops after the current image(s) (twice: at once) and writes the
-report of what finished. Exit status: 0 when every input was written or skipped, 1 when some
+finishes it. Ctrl-C stops after the current image(s) (twice: at once), on either engine,
+and writes the report of what finished (the rest: pending). Exit status: 0 when every input was written or skipped, 1 when some
 input failed (one "error: FILE: why" line each on stderr; the others are still processed),
 2 for usage errors (no input found, an output folder that cannot be written), 130 when
 interrupted.
@@ -92,9 +93,11 @@ def revert_command(**options):
 
 
 def run_job(options, reverse):
-    """Build the backend, protect (or revert) the inputs, report, and exit with the status."""
+    """Build the backend, protect (or revert) the inputs on the engine, report, and exit with the
+    status; the first Ctrl-C stops the job after its current image(s), a second one at once."""
     try:
-        status = _run_job(options, reverse)
+        with stop_on_ctrl_c() as stop:
+            status = _run_job(options, reverse, stop)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         status = EXIT_ABORTED
@@ -103,11 +106,12 @@ def run_job(options, reverse):
     click.get_current_context().exit(status)
 
 
-def _run_job(options, reverse):
-    status = run_on_engine(options, reverse)   # --engine ray: cli/distributed.py
+def _run_job(options, reverse, stop):
+    status = run_on_engine(options, reverse, stop)   # --engine ray: cli/distributed.py
     if status is not None:
         return status
     labels_option = options["labels"]
+    options["backend"] = backend_choice(options)
     models = build_models(options["backend"], backend_options(options), labels_option == "classifier")
     check_classes(models)
     classes = models.backbone.classes
@@ -122,22 +126,18 @@ def _run_job(options, reverse):
         click.echo(f"note: --eps {options['eps']:g}: the outputs change by at most "
                    f"{budget_levels(settings.eps)}/255 (whole 8-bit levels)", err=True)
     file_options = FileOptions(options["fmt"], options["max_pixels"], options["report"] is not None, classes)
-    stop = threading.Event()
+    notes = start_notes(quiet, options["eps"])
     try:
-        with _stop_on_ctrl_c(stop):
-            summary = protect_files(options["inputs"], options["outdir"], models.backend, settings,
-                                    options=file_options, reverse=reverse, labels=labels,
-                                    recursive=options["recursive"], overwrite=options["overwrite"],
-                                    progress=not quiet, log=_logger(quiet), stop=stop)
+        summary = protect_files(options["inputs"], options["outdir"], models.backend, settings,
+                                options=file_options, reverse=reverse, labels=labels,
+                                recursive=options["recursive"], overwrite=options["overwrite"],
+                                progress=not quiet, log=logger(quiet), stop=stop,
+                                on_start=lambda sizes: notes(sizes, models.backbone))
     except NoInputError as exc:
         raise click.UsageError(str(exc)) from None
     except OutputError as exc:
         raise OneLineUsageError(str(exc)) from None
-    if options["report"]:
-        write_report(options["report"], summary.report(**_job_settings(options, models)))
-    if not quiet or summary.interrupted:
-        _print_summary(summary, models)
-    return EXIT_ABORTED if summary.interrupted else EXIT_FAILED if summary.errors else 0
+    return finish(options, summary, summary.report(**_job_settings(options, models)))
 
 
 def _check_report_folder(report):
@@ -148,50 +148,10 @@ def _check_report_folder(report):
             raise OneLineUsageError(f"{report}: cannot write the report there: {exc.strerror or exc}") from None
 
 
-def _stop_on_ctrl_c(stop):
-    """The first Ctrl-C sets ``stop`` (the job ends after its current batch), a second one interrupts."""
-    def first(signum, frame):
-        stop.set()
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        os.write(sys.stderr.fileno(), b"\nstopping after the current image(s); Ctrl-C again to stop now\n")
-    return sigint_handler(first)
-
-
-def _logger(quiet):
-    def log(line, error):
-        if error or not quiet:
-            tqdm.write(line, file=sys.stderr)   # keeps a running progress bar intact
-    return log
-
-
 def _job_settings(options, models):
-    return {"inputs": list(options["inputs"]), "outdir": str(options["outdir"]),
-            "recursive": options["recursive"], "labels": options["labels"],
-            "backend": options["backend"], "device": options["device"],
-            "provider": getattr(models.backend, "provider", None),
-            "precision": getattr(models.backend, "precision", "fp32"),
-            "model_dir": None if getattr(models.backend, "bundle", None) is None
-            else str(models.backend.bundle.root),
-            "backbone": models.backbone.name, "dataset": getattr(models.backbone, "dataset", None),
-            "classifier": None if models.classifier is None else models.classifier.name,
-            "input_size": list(models.backend.input_size), "max_pixels": options["max_pixels"]}
-
-
-def _print_summary(summary, models):
-    verb = "reverted" if summary.reverse else "protected"
-    head = "interrupted: " if summary.interrupted else ""
-    left = f", {len(summary.pending)} not started" if summary.interrupted else ""
-    click.echo(f"{head}{verb} {len(summary.images)} image(s) ({len(summary.skipped)} skipped, "
-               f"{len(summary.errors)} failed{left}); seed {summary.settings.seed}", err=True)
-    if summary.interrupted:
-        click.echo(f"run the same command with --seed {summary.settings.seed} again to finish "
-                   "(written outputs are kept)", err=True)
-    input_size = models.backend.input_size
-    resized = sum(record["resized"] for record in summary.images)
-    if resized:
-        h, w = input_size[1:]
-        click.echo(f"note: {resized} image(s) not {w}x{h}: the perturbation was computed at {w}x{h} "
-                   "and resized to each image", err=True)
-    note = photo_model_note(models.backbone, input_size, [r["size"] for r in summary.images])
-    if note:
-        click.echo(note, err=True)
+    return job_settings(options, backend=options["backend"], device=options["device"],
+                        provider=models.backend.provider, precision=models.backend.precision,
+                        model_dir=None if models.backend.bundle is None else str(models.backend.bundle.root),
+                        backbone=models.backbone.name, dataset=models.backbone.dataset,
+                        classifier=None if models.classifier is None else models.classifier.name,
+                        input_size=list(models.backend.input_size), max_pixels=options["max_pixels"])

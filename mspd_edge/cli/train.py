@@ -3,7 +3,16 @@ import json
 
 import click
 
-from ..train.config import RECIPE_NAMES, SCHEDULES, TrainConfig
+from ..train.config import PRECISIONS, RECIPE_NAMES, SCHEDULES, TrainConfig
+
+
+def _check_precision(ctx, param, value):
+    from ..backends.precision import cpu_reason
+
+    why = cpu_reason(value) if value != "fp32" and ctx.params.get("device", "cpu") == "cpu" else None
+    if why:
+        raise click.BadParameter(why.removeprefix(f"--precision {value} on the CPU "))
+    return value
 
 
 def _parse_kwargs(ctx, param, value):
@@ -31,6 +40,9 @@ def _parse_kwargs(ctx, param, value):
 @click.option("--test-images", type=int, default=TrainConfig.test_images, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="cpu", show_default=True)
+@click.option("--precision", type=click.Choice(PRECISIONS), default=TrainConfig.precision, show_default=True,
+              callback=_check_precision,
+              help="CPU training passes: bf16 autocast (a CPU with native bf16; CUDA always trains in fp16 autocast).")
 @click.option("--no-resume", is_flag=True, help="Start over even if OUT/last.pt exists.")
 def train_command(eps, alpha, no_resume, **options):
     """Train a model (standard, FGSM-RS or Fast-BAT); resumable, reports clean and PGD-10 accuracy."""

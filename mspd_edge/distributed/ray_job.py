@@ -18,26 +18,29 @@ photos) travel in groups of at most :data:`PHOTO_GROUP_BYTES`, so that the actor
 them evenly. Ray Data's backpressure bounds what is in flight; a killed actor is restarted
 and its batch retried (Ray Data's defaults for actor pools: ``max_restarts=-1``,
 ``max_task_retries=-1``). The driver appends each settled row to the manifest, written when
-the job ends; on Ctrl-C (KeyboardInterrupt) it ends the job and writes the rows settled so
-far and a ``pending`` row for each other input.
+the job ends; when the ``stop`` event is set (after the rows in flight) or on a
+KeyboardInterrupt (at once) it ends the job and writes the rows settled so far and a
+``pending`` row for each other input. The job itself (plan, groups, log lines, report) is
+:mod:`mspd_edge.job`'s, as for the local engine.
 """
 import json
-import sys
+import time
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from types import SimpleNamespace
 
+import pyarrow.fs as pafs
 import ray
-from tqdm import tqdm
 
-from ..backends import BackendOptions, build_backend, get_backend
+from .. import job as core
+from ..backends import BackendOptions, build_backend, get_backend, resolve_backend
 from ..backends.registry import resolve_precision
 from ..backends.exports import runtime_bundle
+from ..io import ImageError, check_writable, output_name, read_header
+from ..job import FileOptions, NoInputError, OutputError, log_failed, log_skipped, missing_reason, stderr_log
 from ..labels import LabelError, label_source
 from ..pipeline import Settings
-from ..io import check_writable, output_name
-from ..protect import FileOptions, NoInputError, OutputError, Summary, missing_reason
 from .actors import Protector, pack_bundle
 from .manifest import ManifestWriter, encode_row, manifest_row
 from .stages import LARGE_PIXELS, NO_LABEL, JobSpec, decode_groups, write_outputs
@@ -93,7 +96,9 @@ class JobResult:
     settings: Settings      # resolved: the seed drawn is here
     files: FileOptions
     workers: Workers
-    interrupted: bool = False   # by Ctrl-C: the manifest's ``pending`` rows were not settled
+    reverse: bool = False
+    interrupted: bool = False   # stopped early: the manifest's ``pending`` rows were not settled
+    seconds: float = 0.0
 
     @property
     def failed(self):
@@ -101,7 +106,7 @@ class JobResult:
 
 
 def _models(backend, options, need_classifier):
-    """``(input_size/default_eps holder, classes, bundle folder or None)`` found on the driver.
+    """``(input_size/default_eps holder, backbone info, bundle folder or None)`` found on the driver.
 
     A runtime backend's metadata comes from its export bundle (made once when missing), which
     the actors receive as bytes; the torch backend is loaded on the CPU for its metadata.
@@ -109,39 +114,41 @@ def _models(backend, options, need_classifier):
     if get_backend(backend).runtime:
         bundle = runtime_bundle(resolve_precision(backend, options), need_classifier)
         holder = SimpleNamespace(input_size=bundle.input_size, default_eps=bundle.eps)
-        return holder, bundle.classes, bundle.root
+        return holder, bundle.meta("backbone"), bundle.root
     models = build_backend(backend, options.but(device="cpu"), need_classifier=need_classifier)
-    return models.backend, tuple(models.backbone.classes), None
+    return models.backend, models.backbone, None
 
 
-def _stderr(line, error):
-    tqdm.write(line, file=sys.stderr)
-
-
-def protect_dataset(inputs, output, *, backend="ort", options=BackendOptions(), settings=Settings(),
+def protect_dataset(inputs, output, *, backend="auto", options=BackendOptions(), settings=Settings(),
                     files=FileOptions(), reverse=False, labels=None, recursive=False, overwrite=False,
                     manifest=None, workers=None, gpus_per_worker=0.0, filesystem=None, progress=False,
-                    log=_stderr, large_pixels=LARGE_PIXELS, photo_file_bytes=PHOTO_FILE_BYTES):
+                    log=stderr_log, stop=None, on_start=None, large_pixels=LARGE_PIXELS,
+                    photo_file_bytes=PHOTO_FILE_BYTES):
     """Protect (or revert) the images of ``inputs`` into ``output`` on the connected Ray cluster.
 
     ``inputs``: local files, folders, globs, or URIs of files and prefixes (``s3://...``);
     ``output``: a folder or URI; ``filesystem``: a pyarrow or fsspec file system for both
     instead of URIs. ``manifest``: where the JSON-lines manifest goes (default
     ``output/manifest.jsonl``). ``workers``/``gpus_per_worker``: the actor pool
-    (:func:`plan_workers`). ``files``: :class:`mspd_edge.protect.FileOptions` (its classes come
+    (:func:`plan_workers`). ``files``: :class:`mspd_edge.job.FileOptions` (its classes come
     from the models). The other arguments are those of :func:`mspd_edge.protect.protect_files`,
     but ``labels`` may also be a ``--labels`` value ("folder" or a CSV file). Existing outputs
     that are complete protections of their input are skipped (undecodable ones are redone).
     Images of ``large_pixels`` or more (None: none) in files of ``photo_file_bytes`` or more
-    are read, protected and written by their actor. A KeyboardInterrupt ends the job with a
-    manifest whose unsettled inputs are ``pending`` (``JobResult.interrupted``). Returns a
-    :class:`JobResult`; raises :class:`~mspd_edge.protect.NoInputError` when no input
-    file is found, :class:`~mspd_edge.protect.OutputError` when a local output folder cannot
-    be written.
+    are read, protected and written by their actor. ``on_start(sizes, backbone)`` hears the
+    ``(width, height)`` of the planned local files (object storage: not read on the driver)
+    and the backbone's info (name, dataset, input size) before the work. A set ``stop`` event
+    (checked as rows settle) or a KeyboardInterrupt ends the job with a manifest whose
+    unsettled inputs are ``pending`` (``JobResult.interrupted``). Returns a :class:`JobResult`;
+    raises :class:`~mspd_edge.job.NoInputError` when no input file is found,
+    :class:`~mspd_edge.job.OutputError` when a local output folder cannot be written.
     """
+    start = time.perf_counter()
     if (labels is None) != (settings.label_mode != "gt"):
         raise ValueError("pass labels exactly when the label mode is 'gt'")
-    holder, classes, bundle = _models(backend, options, settings.label_mode == "classifier")
+    backend = resolve_backend(backend, options)   # once, here: every actor runs the same one
+    holder, backbone, bundle = _models(backend, options, settings.label_mode == "classifier")
+    classes = tuple(backbone.classes)
     if isinstance(labels, (str, Path)):
         labels = label_source(str(labels), classes)
     settings = settings.resolved(holder)
@@ -160,6 +167,8 @@ def protect_dataset(inputs, output, *, backend="ort", options=BackendOptions(), 
     for uri, why in unsupported:
         _settle(writer, encode_row(manifest_row(uri, "skipped", error=why)), log)
     plans, filesystems = _plan(sources, destination, labels, files.format, photo_file_bytes, writer, log)
+    if on_start is not None:
+        on_start(_local_sizes(plans, filesystems, files.max_pixels), backbone)
     if not ray.is_initialized():
         ray.init()   # a local cluster, as Ray Data would start
     pool = plan_workers(ray.cluster_resources(), workers, options.threads, gpus_per_worker)
@@ -168,20 +177,21 @@ def protect_dataset(inputs, output, *, backend="ort", options=BackendOptions(), 
     protector = dict(backend=backend, options=options.but(threads=options.threads or 1), settings=settings,
                      job=job, reverse=reverse, bundle=None if bundle is None else pack_bundle(bundle),
                      originals=files.metrics)
-    with tqdm(total=len(plans), desc="reverting" if reverse else "protecting", unit="image",
-              file=sys.stderr, disable=not progress, leave=False) as bar:
+    with core.progress_bar(progress, reverse, len(plans)) as bar:
         dataset = _dataset(plans, job, protector, pool, settings.batch_size) if plans else None
-        pending = _run(dataset, plans, lambda line: _settle(writer, line, log, bar.update))
+        pending = _run(dataset, plans, lambda line: _settle(writer, line, log), bar, stop)
     for plan in pending:
         writer.add(encode_row(manifest_row(plan["input"], "pending", output=plan["output"])))
     writer.commit()
-    return JobResult(writer.counts, manifest.uri, settings, files, pool, interrupted=bool(pending))
+    return JobResult(writer.counts, manifest.uri, settings, files, pool, reverse, bool(pending),
+                     time.perf_counter() - start)
 
 
-def _run(dataset, plans, settle):
-    """Stream ``dataset``'s rows into ``settle``; the plans left unsettled (by a Ctrl-C)."""
-    if dataset is None:
-        return []
+def _run(dataset, plans, settle, bar, stop):
+    """Stream ``dataset``'s rows into ``settle`` (advancing ``bar`` by batch) until done, ``stop``
+    is set or Ctrl-C; the plans left unsettled."""
+    if dataset is None or (stop is not None and stop.is_set()):
+        return list(plans)
     left = {plan["input"]: plan for plan in plans}
     batches = iter(dataset.iter_batches(batch_size=None, batch_format="numpy"))
     try:
@@ -190,6 +200,9 @@ def _run(dataset, plans, settle):
             for batch in batches:
                 for line in batch["row"]:
                     left.pop(settle(line)["input"], None)
+                bar.update(len(batch["row"]))
+                if stop is not None and stop.is_set():
+                    break
     except KeyboardInterrupt:
         pass
     finally:
@@ -197,17 +210,28 @@ def _run(dataset, plans, settle):
     return list(left.values())
 
 
-def _settle(writer, line, log, done=None):
+def _settle(writer, line, log):
     """Add the encoded row ``line`` to the manifest, log a failed or skipped one; the row."""
     row = writer.add(line)
     if row["status"] == "failed":
-        log(f"error: {row['input']}: {row['error']}", True)
+        log_failed(log, row["input"], row["error"])
     elif row["status"] == "skipped":
-        why = row["error"] or f"{row['output']} exists and is complete (use --overwrite)"
-        log(f"skipped: {row['input']}: {why}", False)
-    if done is not None:
-        done()
+        log_skipped(log, row["input"],
+                    row["error"] or f"{row['output']} exists and is complete (use --overwrite)")
     return row
+
+
+def _local_sizes(plans, filesystems, max_pixels):
+    """``(width, height)`` of the planned local files whose header reads."""
+    sizes = []
+    for plan in plans:
+        if isinstance(filesystems[plan["fs"]], pafs.LocalFileSystem):
+            try:
+                header = read_header(Path(plan["src"]), max_pixels)
+            except ImageError:
+                continue
+            sizes.append((header.width, header.height))
+    return sizes
 
 
 def _check_writable(destination):
@@ -219,17 +243,11 @@ def _check_writable(destination):
 
 def _plan(sources, destination, labels, fmt, photo_file_bytes, writer, log):
     """Plans (JSON-ready dicts) for the sources whose output is free and label resolves."""
-    plans, claimed, filesystems = [], {}, []
+    plans, claims, filesystems = [], core.OutputClaims(), []
     for where, relative, size in sources:
         output = destination.child(output_name(relative, fmt).as_posix())
-        key = output.path.casefold()   # a.jpg and a.png, or A.png: one output
-        why = None
-        if key in claimed:
-            why = (f"its output {output.uri} is also that of {claimed[key]} (same name but for the "
-                   "suffix or case): rename one of them")
-        elif where.filesystem.equals(destination.filesystem) and where.path == output.path:
-            why = "the output would replace the input"
-        claimed.setdefault(key, where.uri)
+        same_file = where.filesystem.equals(destination.filesystem) and where.path == output.path
+        why = claims.conflict(output.path.casefold(), output.uri, where.uri, relative, same_file)
         try:
             label = NO_LABEL if labels is None or why else labels(
                 Path(where.path) if where.local else PurePosixPath(where.path))
@@ -250,18 +268,12 @@ def _plan(sources, destination, labels, fmt, photo_file_bytes, writer, log):
 
 
 def group_plans(plans, batch_size):
-    """Plans grouped for the decode tasks: at most ``batch_size`` files and GROUP_BYTES
-    (PHOTO_GROUP_BYTES for photos) each, photos and other files apart."""
-    groups, group, size = [], [], 0
-    for plan in plans:
-        limit = PHOTO_GROUP_BYTES if plan["photo"] else GROUP_BYTES
-        if group and (plan["photo"] != group[-1]["photo"] or len(group) == batch_size
-                      or size + plan["bytes"] > limit):
-            groups.append(group)
-            group, size = [], 0
-        group.append(plan)
-        size += plan["bytes"]
-    return groups + [group] if group else groups
+    """Plans grouped for the decode tasks (:func:`mspd_edge.job.batches`): at most
+    ``batch_size`` files and GROUP_BYTES (PHOTO_GROUP_BYTES for photos) each, photos and other
+    files apart."""
+    return core.batches(plans, batch_size, lambda plan: plan["bytes"],
+                        lambda plan: PHOTO_GROUP_BYTES if plan["photo"] else GROUP_BYTES,
+                        kind=lambda plan: plan["photo"])
 
 
 def _dataset(plans, job, protector, pool, batch_size):
@@ -276,10 +288,10 @@ def _dataset(plans, job, protector, pool, batch_size):
     return dataset.map_batches(write_outputs, batch_size=None, num_cpus=IO_CPUS, fn_kwargs={"job": job})
 
 
-def job_report(result, reverse, **job):
+def job_report(result, **job):
     """The JSON-ready report of a job: the settings (seed included), the counts, the manifest."""
-    report = Summary(result.settings, reverse, result.files.format).report(**job)
-    return {"version": report["version"], "settings": report["settings"],
-            "interrupted": result.interrupted, "counts": result.counts, "manifest": result.manifest,
+    return {**core.report(result.settings, result.reverse, result.files.format, result.counts,
+                          result.interrupted, result.seconds, **job),
+            "manifest": result.manifest,
             "workers": {"count": result.workers.count, "cpus": result.workers.cpus,
                         "gpus": result.workers.gpus}}

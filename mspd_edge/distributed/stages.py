@@ -20,7 +20,7 @@ import numpy as np
 
 from ..imaging import budget_levels, split
 from ..io import Decoded, ImageError, read_header, read_image, save_image
-from ..protect import FileOptions, Task, image_record, load_input
+from ..job import FileOptions, Task, image_record, load_input
 from .manifest import encode_row, manifest_row
 from .storage import Location, is_file, local_file, write_atomic
 

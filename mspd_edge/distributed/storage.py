@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 import pyarrow.fs as pafs
 
 from .uris import display_uri, is_uri
-from ..io import FORMATS, SUFFIXES, discover, is_pattern
+from ..io import FORMATS, SUBFOLDER_SKIPPED, SUFFIXES, discover, is_pattern
 
 PARTIAL_SUFFIX = ".partial"
 OBJECT_STORES = ("s3", "gcs", "abfs")   # pyarrow's type names: an object is complete or absent
@@ -112,8 +112,12 @@ def _list_remote(where, recursive, exclude, unsupported):
     skip = exclude.path.rstrip("/") + "/" if exclude.filesystem.equals(where.filesystem) else None
     for entry in sorted(where.filesystem.get_file_info(selector), key=lambda e: e.path):
         relative = PurePosixPath(entry.path).relative_to(where.path.rstrip("/") or "/")
-        if (entry.type != pafs.FileType.File or any(part.startswith(".") for part in relative.parts)
+        if (any(part.startswith(".") for part in relative.parts)
                 or (skip and (entry.path + "/").startswith(skip))):
+            continue
+        if entry.type == pafs.FileType.Directory and not recursive:
+            unsupported.append((where.child(relative).uri, SUBFOLDER_SKIPPED))
+        if entry.type != pafs.FileType.File:
             continue
         if relative.suffix.lower() in SUFFIXES:
             yield where.child(relative), relative.as_posix(), entry.size

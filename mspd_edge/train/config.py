@@ -2,6 +2,7 @@
 from dataclasses import dataclass, field
 
 RECIPE_NAMES = ("standard", "fgsm-rs", "n-fgsm", "fast-bat")
+PRECISIONS = ("fp32", "bf16")     # of the CPU training passes (bf16: autocast, native bf16 CPUs)
 SCHEDULES = ("cyclic", "onecycle")
 
 
@@ -31,3 +32,4 @@ class TrainConfig:
     test_images: int = 1000
     seed: int = 0
     device: str = "cpu"
+    precision: str = "fp32"           # one of PRECISIONS, on the CPU (CUDA trains in fp16 autocast)

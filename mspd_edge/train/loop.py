@@ -1,6 +1,7 @@
 """The training loop: standard, FGSM-RS and Fast-BAT recipes, resumable, with an overfit guard."""
 import json
 import time
+from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
 
@@ -58,6 +59,12 @@ def _check(model, held, cfg, device):
     return clean, robust
 
 
+def _cpu_autocast(cfg, device):
+    """bf16 autocast for ``cfg.precision == "bf16"`` on the CPU (weights and optimizer stay fp32)."""
+    enabled = device.type == "cpu" and cfg.precision == "bf16"
+    return torch.autocast("cpu", dtype=torch.bfloat16) if enabled else nullcontext()
+
+
 def _run_epoch(model, opt, step_fn, fit, cfg, epoch, gen, device, scaler):
     model.train()
     n = len(fit[1])
@@ -71,7 +78,8 @@ def _run_epoch(model, opt, step_fn, fit, cfg, epoch, gen, device, scaler):
         y = fit[1][idx].to(device)
         for group in opt.param_groups:
             group["lr"] = _lr_at(cfg, (epoch + i / steps) / cfg.epochs)
-        loss, logits = step_fn(model, opt, x, y, cfg, scaler)
+        with _cpu_autocast(cfg, device):
+            loss, logits = step_fn(model, opt, x, y, cfg, scaler)
         total_loss += loss * len(y)
         total_correct += (logits.argmax(1) == y).sum().item()
         seen += len(y)

@@ -10,6 +10,8 @@
 All recipes honour ``label_smoothing`` (soft labels); fgsm-rs honours ``trades_beta``
 (TRADES-style trade-off loss, the loss smoothing of Zhong et al. 2025).
 """
+from contextlib import nullcontext
+
 import torch
 import torch.nn.functional as F
 
@@ -33,7 +35,8 @@ def _apply(loss, opt, scaler):
 
 
 def _autocast(x):
-    return torch.autocast(x.device.type, dtype=torch.float16, enabled=x.device.type == "cuda")
+    """fp16 autocast on CUDA; on the CPU the loop's ``cfg.precision`` context stays in force."""
+    return torch.autocast("cuda", dtype=torch.float16) if x.device.type == "cuda" else nullcontext()
 
 
 def standard_step(model, opt, x, y, cfg, scaler):

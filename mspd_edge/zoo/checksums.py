@@ -3,7 +3,8 @@
 One entry per file, keyed by its path relative to the models root (RobustBench's layout), so a
 moved root keeps its record: ``{"cifar10/Linf/Wong2020Fast.pt": {"sha256": ..., "size": ...,
 "source": ..., "recorded": "2026-11-23T10:00:00Z"}}``. Written atomically; one writer at a time.
-:func:`verify` checks the files in place against it (``mspd-edge models verify``).
+:func:`verify` checks the files in place against it, and the shipped models' weights against
+their manifests (``mspd-edge models verify``).
 """
 import json
 import time
@@ -13,7 +14,8 @@ from pathlib import Path
 from ..digest import sha256_file
 from ..util import write_atomic
 from .checkpoint_file import format_problem
-from .locate import check_robustbench, find_robustbench, robustbench_candidates, robustbench_relative
+from .locate import (check_robustbench, find_robustbench, robustbench_candidates, robustbench_relative,
+                     shipped_models, shipped_weights)
 from .robustbench_ids import ROBUSTBENCH
 
 CHECKSUMS = "checksums.json"
@@ -61,11 +63,15 @@ def record(root, relative, sha256, size, source):
 
 
 def verify(names=None):
-    """A :class:`Verdict` per id in ``names``, else per RobustBench id with a checkpoint in place."""
+    """A :class:`Verdict` per name in ``names``, else per shipped model and per RobustBench id
+    with a checkpoint in place. A shipped model's weights are checked against the sha256 its
+    manifest records (``weights_sha256``), a RobustBench checkpoint against ``checksums.json``."""
+    shipped = shipped_models()
     for name in names or ():
-        check_robustbench(name)
-    verdicts = []
-    for name in names or ROBUSTBENCH:
+        if name not in shipped:
+            check_robustbench(name)
+    verdicts = [_shipped_verdict(name, shipped[name]) for name in names or shipped if name in shipped]
+    for name in [n for n in names if n not in shipped] if names else ROBUSTBENCH:
         path = find_robustbench(name)
         if path is not None:
             verdicts.append(_verdict(name, path))
@@ -73,6 +79,18 @@ def verify(names=None):
             looked = ", ".join(str(p) for p in robustbench_candidates(name))
             verdicts.append(Verdict(name, None, "missing", f"no checkpoint (looked for {looked})"))
     return verdicts
+
+
+def _shipped_verdict(name, manifest):
+    path = shipped_weights(name)
+    if not path.is_file():
+        return Verdict(name, None, "missing", f"no weights beside its manifest (looked for {path})")
+    digest, expected = sha256_file(path), manifest.get("weights_sha256")
+    if expected is None:
+        return Verdict(name, path, "unrecorded", f"sha256 {digest}; its manifest records none")
+    if digest != expected:
+        return Verdict(name, path, "mismatch", f"sha256 {digest}, its manifest records {expected}")
+    return Verdict(name, path, "ok", f"sha256 {digest} (shipped)")
 
 
 def _verdict(name, path):

@@ -7,9 +7,11 @@
   ``./models`` (RobustBench's default ``model_dir``). ``mspd-edge models pull`` writes into the
   first of these roots.
 """
+import json
 import os
 from pathlib import Path
 
+from .embedded import EMBEDDED
 from .pretrained import PUBLISHED
 from .robustbench_ids import ROBUSTBENCH
 
@@ -72,6 +74,19 @@ def shipped_files(name):
 def shipped_manifests():
     """The manifests in ``mspd_edge/weights``, sorted."""
     return sorted(WEIGHTS_DIR.glob("*.json"))
+
+
+def shipped_models():
+    """``{name: manifest}`` of the models shipped in ``mspd_edge/weights``, in the order of
+    :data:`~.embedded.EMBEDDED` (backbone, classifier, gray box, targets), others after."""
+    order = {name: i for i, name in enumerate(EMBEDDED)}
+    paths = sorted(shipped_manifests(), key=lambda path: (order.get(path.stem, len(order)), path.stem))
+    return {path.stem: json.loads(path.read_text()) for path in paths}
+
+
+def shipped_weights(name):
+    """Where the weights of shipped model ``name`` lie (the manifest is beside them)."""
+    return WEIGHTS_DIR / f"{name}.pt"
 
 
 def model_files(ref):

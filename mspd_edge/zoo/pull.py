@@ -57,10 +57,15 @@ def pull(name, source=None, *, force=False, retries=3, timeout=60.0, quiet=False
         return _in_place(name, root, relative)
     source = str(source or PUBLISHED[name].location)
     incoming = target.with_name(target.name + INCOMING)
+    created = [folder for folder in (target.parent, *target.parent.parents) if not folder.exists()]
     target.parent.mkdir(parents=True, exist_ok=True)
     if force:
         _discard(incoming)
-    action = _fetch(source, incoming, target, retries=retries, timeout=timeout, quiet=quiet)
+    try:
+        action = _fetch(source, incoming, target, retries=retries, timeout=timeout, quiet=quiet)
+    except BaseException:
+        _remove_empty(created)   # a pull that got nothing leaves no folders behind
+        raise
     problem, load_checked = checkpoint_problem(name, incoming)
     if problem is not None:
         bad = target.with_name(target.name + BAD)
@@ -118,9 +123,32 @@ def _fetch(source, incoming, target, *, retries, timeout, quiet):
                        retries=retries, timeout=(CONNECT_TIMEOUT, timeout), use_cookies=False,
                        log_messages={"output": f"To: {target}\n"})
     except (gdown.exceptions.DownloadError, requests.RequestException, OSError) as exc:
-        raise PullError(f"download from {source} failed: {' '.join(str(exc).split())} (what "
-                        "arrived is kept: the same pull resumes it; --force starts over)") from None
+        arrived = _arrived(incoming)
+        kept = (f"{arrived:,} bytes arrived and are kept: the same pull resumes them; --force "
+                "starts over" if arrived else "nothing arrived")
+        raise PullError(f"{target.stem}: download from {source} failed: "
+                        f"{' '.join(str(exc).split())} ({kept})") from None
     return "downloaded"
+
+
+def _arrived(incoming):
+    """Bytes a failed transfer left for a resume; empty leftovers are removed."""
+    arrived = 0
+    for leftover in [incoming, *incoming.parent.glob(f"{incoming.name}*.part")]:
+        size = leftover.stat().st_size if leftover.is_file() else 0
+        if leftover.is_file() and not size:
+            leftover.unlink()
+        arrived += size
+    return arrived
+
+
+def _remove_empty(folders):
+    """Remove those of ``folders`` (deepest first) that are empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:   # not empty, or gone
+            return
 
 
 def _local_file(source):

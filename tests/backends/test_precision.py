@@ -78,7 +78,7 @@ def test_specs_carry_a_precision():
 
 
 @pytest.mark.parametrize("args, words", [
-    (["--precision", "int8"], "int8 runs on the runtime backends"),
+    (["--backend", "torch", "--precision", "int8"], "int8 runs on the runtime backends"),
     (["--backend", "ort", "--precision", "fp16"], "CPU provider runs fp16 graphs"),
     (["--backend", "ort", "--precision", "bf16"], "bf16 is a torch precision"),
 ])

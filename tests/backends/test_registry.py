@@ -11,14 +11,14 @@ from mspd_edge.runtime.trt import trt_available
 
 
 def test_every_backend_is_registered_with_what_it_needs():
-    assert backend_names() == ["ort", "torch", "trt"]
+    assert backend_names() == ["ort", "torch", "trt", "auto"]
     assert get_backend("torch").requires == ("torch",) and not get_backend("torch").runtime
     assert get_backend("ort").runtime and "--model-dir" in get_backend("ort").options
-    assert set(BACKENDS) == set(backend_names())
+    assert set(BACKENDS) == set(backend_names()) - {"auto"}
 
 
 def test_unknown_names_and_options_are_one_line_reasons():
-    with pytest.raises(BackendError, match="unknown backend 'foo': use one of ort, torch, trt") as exc:
+    with pytest.raises(BackendError, match="unknown backend 'foo': use one of ort, torch, trt, auto") as exc:
         get_backend("foo")
     assert exc.value.option == "--backend"
     assert "unknown device" in unavailable_reason("torch", BackendOptions(device="tpu"))

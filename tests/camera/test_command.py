@@ -5,6 +5,7 @@ backend registry; one runs a tiny random zoo model through the real torch backen
 """
 import json
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -98,11 +99,71 @@ def test_unopenable_source(source, message, fake_cli, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_unreadable_video_file(fake_cli, tmp_path):
+def _undecodable(kind, tmp_path):
+    """Bytes no frame decodes from: zeros, noise, or a real video's header followed by noise
+    (which OpenCV opens; only its first read fails)."""
+    noise = np.random.default_rng(0).integers(0, 256, 20000, dtype=np.uint8).tobytes()
+    if kind == "header":
+        return write_video(tmp_path / "real.avi", smooth_frames(3)).read_bytes()[:600] + noise
+    return b"\x00" * 1000 if kind == "zeros" else noise
+
+
+@pytest.mark.parametrize("kind", ["zeros", "noise", "header"])
+@pytest.mark.parametrize("output", ["out", "new/out.mkv"])
+def test_an_undecodable_video_file_is_one_error_and_no_output(kind, output, fake_cli, tmp_path):
     bad = tmp_path / "clip.mp4"
-    bad.write_bytes(b"\x00" * 1000)
-    result = invoke("-s", bad, "-o", tmp_path / "out", *FAST)
-    assert result.exit_code == 1 and "error: cannot open video file" in result.stderr
+    bad.write_bytes(_undecodable(kind, tmp_path))
+    result = invoke("-s", bad, "-o", tmp_path / output, *FAST)
+    assert result.exit_code == 1 and result.stderr.splitlines() == [
+        f"error: cannot open video file {bad}: not a video OpenCV can decode (no FFmpeg backend, "
+        "unknown format, or damaged)" + ("; no frame decodes" if kind == "header" else "")]
+    assert not (tmp_path / output.split("/")[0]).exists()
+
+
+def test_a_source_that_gives_no_frame_leaves_no_output(fake_cli, tmp_path, monkeypatch):
+    """Found only while streaming (a live source, a folder of unreadable images): the folders
+    the outputs made and their header-only timestamps files are removed."""
+    from mspd_edge.cli import camera as command
+    from mspd_edge.camera.sources import CaptureSource
+
+    silent = tmp_path / "silent.avi"
+    silent.write_bytes(_undecodable("header", tmp_path))
+    monkeypatch.setattr(command, "open_source", lambda spec, *a: CaptureSource(spec, "url"))
+    result = invoke("-s", silent, "-o", tmp_path / "a" / "out", *FAST)
+    assert result.exit_code == 1 and "opened but gave no frame" in result.stderr
+    assert not (tmp_path / "a").exists()
+    monkeypatch.undo()
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "x.png").write_bytes(b"broken")
+    (tmp_path / "kept").mkdir()
+    result = invoke("-s", broken, "-o", tmp_path / "kept" / "out.mkv", *FAST)
+    assert result.exit_code == 1 and f"error: {broken / 'x.png'}: " in result.stderr
+    assert list((tmp_path / "kept").iterdir()) == []                  # the folder that was there stays
+
+
+def test_max_pixels_of_a_folder_source(fake_cli, tmp_path):
+    from PIL import Image
+
+    src = tmp_path / "photos"
+    src.mkdir()
+    Image.fromarray(smooth_frames(1, (100, 75))[0]).save(src / "big.png")
+    refused = invoke("-s", src, "-o", tmp_path / "a", "--max-pixels", 5000, *FAST)
+    assert refused.exit_code == 1 and f"error: {src / 'big.png'}: too large: 100x75 pixels, more than " \
+        "the limit of 5000 (--max-pixels 7500 allows it)" in refused.stderr
+    allowed = invoke("-s", src, "-o", tmp_path / "b", "--max-pixels", 7500, *FAST)
+    assert allowed.exit_code == 0 and sorted(read_png_frames(tmp_path / "b")) == [0]
+
+
+def test_an_eps_over_the_backbones_budget_is_warned_of_first(video, tiny_manifest, tmp_path):
+    path, _ = video
+    result = invoke("-s", path, "-o", tmp_path / "out", "--backbone", tiny_manifest, "--labels",
+                    "couple", "--eps", 16, "--max-frames", 1, "-q", *FAST)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        "warning: --eps 16 is above the 8/255 the backbone tiny was trained for: each value may "
+        "change by up to 16/255, which shows (large budgets destroy the image), for no robustness "
+        "the backbone was trained to give"]
 
 
 def test_existing_frames_need_overwrite(video, fake_cli, tmp_path):

@@ -37,6 +37,15 @@ def test_png_folder_keeps_an_earlier_run_unless_overwrite(tmp_path):
     assert not list(tmp_path.glob("frame_*.png"))
 
 
+def test_sinks_closed_without_a_frame_leave_nothing(tmp_path):
+    PngFolderSink(tmp_path / "new" / "frames").close()
+    VideoSink(tmp_path / "made" / "out.mkv", 10.0).close()
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "there").mkdir()
+    PngFolderSink(tmp_path / "there").close()
+    assert list(tmp_path.iterdir()) == [tmp_path / "there"] and not list((tmp_path / "there").iterdir())
+
+
 def test_ffv1_video_is_bit_exact(tmp_path):
     images = smooth_frames(4, (32, 24))
     sink = VideoSink(tmp_path / "out.mkv", fps=10)

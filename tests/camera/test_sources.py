@@ -78,6 +78,16 @@ def test_not_a_video(tmp_path):
         open_source(str(path))
 
 
+def test_a_video_file_that_opens_but_decodes_no_frame_is_refused_at_open(tmp_path):
+    """A real video's header followed by noise: OpenCV opens it, its first read fails."""
+    path = tmp_path / "clip.mp4"
+    noise = np.random.default_rng(0).integers(0, 256, 20000, dtype=np.uint8).tobytes()
+    path.write_bytes(write_video(tmp_path / "real.avi", smooth_frames(3)).read_bytes()[:600] + noise)
+    assert cv2.VideoCapture(str(path)).isOpened()
+    with pytest.raises(SourceError, match="cannot open video file .*clip.mp4: .*; no frame decodes"):
+        open_source(str(path))
+
+
 def test_live_source_that_ends_is_a_disconnect(tmp_path):
     path = write_video(tmp_path / "live.avi", smooth_frames(3))
     source = CaptureSource(str(path), "url")   # a file read as if it were a network stream

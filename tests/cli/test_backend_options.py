@@ -31,7 +31,7 @@ def test_an_unknown_backend_is_one_line_and_exit_2(command, tmp_path, cifar10_di
     result = invoke(command, *where, "--backend", "foo")
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
-    assert lines == ["error: unknown backend 'foo': use one of ort, torch, trt"]
+    assert lines == ["error: unknown backend 'foo': use one of ort, torch, trt, auto"]
 
 
 def test_camera_runs_ort_without_torch(tiny_bundle, cifar10, tmp_path):

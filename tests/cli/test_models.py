@@ -8,9 +8,10 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from checkpoint_server import running_server
+from checkpoint_server import offline_url, running_server
 from model_helpers import REDUCED
 from mspd_edge.cli import main
+from mspd_edge.digest import sha256_file
 from mspd_edge.zoo import locate
 from mspd_edge.zoo.registry import build
 from mspd_edge.zoo.robustbench_ids import ROBUSTBENCH
@@ -49,7 +50,8 @@ def checkpoint(monkeypatch):
 
 def test_pull_list_path_verify(root, checkpoint, gdown):
     before = invoke("models", "list")
-    assert before.exit_code == 0 and len(before.stdout.splitlines()) == 1 + len(ROBUSTBENCH)
+    shipped = locate.shipped_models()
+    assert before.exit_code == 0 and len(before.stdout.splitlines()) == 1 + len(shipped) + len(ROBUSTBENCH)
     assert invoke("models", "path", ID).exit_code == 1
     with running_server() as server:
         result = invoke("models", "pull", ID, "--from", server.serve("/w.pt", checkpoint))
@@ -61,7 +63,7 @@ def test_pull_list_path_verify(root, checkpoint, gdown):
     assert row.split()[1:] == ["cifar10", "Linf", "target", "drive", "yes", str(target)]
     assert invoke("models", "path", ID).stdout.strip() == str(target)
     verified = invoke("models", "verify")
-    assert verified.exit_code == 0 and verified.stdout.startswith(f"ok          {ID}  {target}  sha256 ")
+    assert verified.exit_code == 0 and f"\nok          {ID}  {target}  sha256 " in verified.stdout
     target.write_bytes(checkpoint[:100] + bytes([checkpoint[100] ^ 1]) + checkpoint[101:])
     tampered = invoke("models", "verify", ID)
     assert tampered.exit_code == 1 and tampered.stdout.startswith("mismatch")
@@ -77,6 +79,53 @@ def test_a_page_instead_of_a_checkpoint_is_one_error_line(root, checkpoint, gdow
     assert line.startswith(f"error: {ID}: what arrived from http://127.0.0.1:") and \
         "got an HTML page 'Google Drive - Quota exceeded'" in line and line.endswith(".pt.bad)")
     assert not (root / RELATIVE).exists()
+
+
+def test_the_shipped_models_are_listed_located_and_verified(root):
+    """The embedded cifar10-* models every command uses by default: in the list (first), their
+    path, their weights against the sha256 of their manifests; pull has nothing to fetch."""
+    lines = invoke("models", "list").stdout.splitlines()
+    shipped = locate.shipped_models()
+    assert [line.split()[0] for line in lines[1:1 + len(shipped)]] == list(shipped)
+    assert list(shipped)[:2] == ["cifar10-backbone", "cifar10-classifier"]
+    weights = locate.WEIGHTS_DIR / "cifar10-backbone.pt"
+    assert lines[1].split()[1:] == ["cifar10", "Linf", "backbone", "shipped", "yes", str(weights)]
+    assert lines[2].split()[1:4] == ["cifar10", "none", "classifier"]
+    assert invoke("models", "path", "cifar10-backbone").stdout == f"{weights}\n"
+    verified = invoke("models", "verify", "cifar10-backbone")
+    assert verified.exit_code == 0
+    assert verified.stdout == f"ok          cifar10-backbone  {weights}  sha256 {sha256_file(weights)} (shipped)\n"
+    pulled = invoke("models", "pull", "cifar10-backbone")
+    assert pulled.exit_code == 0 and pulled.stdout.startswith(f"shipped cifar10-backbone: {weights} (nothing to pull")
+    assert list(root.parent.iterdir()) == []                           # no ./models, no $MSPD_EDGE_MODELS
+
+
+def test_a_changed_or_missing_shipped_model_fails_verify(root, tmp_path, monkeypatch):
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    for suffix in (".json", ".pt"):
+        data = (locate.WEIGHTS_DIR / f"cifar10-classifier{suffix}").read_bytes()
+        (weights / f"cifar10-classifier{suffix}").write_bytes(data)
+    monkeypatch.setattr(locate, "WEIGHTS_DIR", weights)
+    pt = weights / "cifar10-classifier.pt"
+    pt.write_bytes(pt.read_bytes()[:-1] + bytes([pt.read_bytes()[-1] ^ 1]))
+    changed = invoke("models", "verify")
+    assert changed.exit_code == 1 and changed.stdout.startswith(f"mismatch    cifar10-classifier  {pt}  sha256 ")
+    pt.unlink()
+    assert invoke("models", "verify").stdout.startswith("missing     cifar10-classifier  -  no weights")
+    row = invoke("models", "list").stdout.splitlines()[1].split()
+    assert row[0] == "cifar10-classifier" and row[5:] == ["no", str(pt)]
+    located = invoke("models", "path", "cifar10-classifier")
+    assert located.exit_code == 1 and f"looked for {pt}" in located.stderr
+
+
+def test_an_offline_pull_leaves_nothing_and_says_nothing_arrived(root, gdown):
+    with offline_url() as url:
+        result = invoke("models", "pull", ID, "-q", "--retries", "0", "--from", url)
+    assert result.exit_code == 1 and result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"error: {ID}: download from {url} failed: ") and line.endswith("(nothing arrived)")
+    assert list(root.parent.iterdir()) == []                           # no empty zoo/cifar10/Linf
 
 
 @pytest.mark.parametrize("args, expected", [

@@ -4,6 +4,8 @@ Most tests swap the models for the fast fake backend of conftest.py (the CLI beh
 depend on them); the ``e2e`` tests run the embedded default models by name.
 """
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -57,8 +59,11 @@ def test_protect_writes_every_kind_of_input(photos, tmp_path, fake_cli):
     assert result.exit_code == 0, result.output
     check_outputs(photos, tmp_path / "out")
     assert digest(photos.iterdir()) == before
-    assert "protected 6 image(s) (0 skipped, 0 failed); seed 3" in result.stderr
-    assert "note: 2 image(s) not 32x32" in result.stderr
+    summary = re.search(r"protected 6 image\(s\) \(0 skipped, 0 failed\) in ([\d.]+) s, ([\d.]+) images/s; "
+                        r"seed 3\n", result.stderr)
+    assert summary and float(summary[2]) > 0, result.stderr
+    note = result.stderr.index("note: 2 image(s) not 32x32")
+    assert note < result.stderr.index("protecting") < summary.start()   # said before the work
 
 
 def test_report_json(photos, tmp_path, cifar10, fake_cli):
@@ -138,6 +143,29 @@ def test_collisions_and_sub_paths(tmp_path, cifar10, fake_cli):
         ["x", "x/a.png", "y", "y/a.png"]
 
 
+def test_folder_inputs_share_outdir_by_their_paths_and_say_what_they_skip(tmp_path, cifar10, fake_cli):
+    """Without -r a folder's subfolders are skipped with a line each; two folder inputs holding
+    one name collide in OUTDIR, and the error names both folders."""
+    for k, folder in enumerate(("x", "y")):
+        (tmp_path / folder / "sub").mkdir(parents=True)
+        Image.fromarray(cifar10[0][k]).save(tmp_path / folder / "a.png")
+        Image.fromarray(cifar10[0][k]).save(tmp_path / folder / "sub" / "b.png")
+    result = invoke("protect", tmp_path / "x", tmp_path / "y", "-o", tmp_path / "out")
+    assert result.exit_code == 1
+    assert error_lines(result) == [
+        f"error: {tmp_path / 'y' / 'a.png'}: its output {tmp_path / 'out' / 'a.png'} is also that of "
+        f"{tmp_path / 'x' / 'a.png'}: both are a.png in {tmp_path / 'x'} and {tmp_path / 'y'} (each input "
+        "goes to OUTDIR by its path in its folder): use another -o for one of them"]
+    for folder in ("x", "y"):
+        assert f"skipped: {tmp_path / folder / 'sub'}: a subfolder (use -r)\n" in result.stderr
+    assert "protected 1 image(s) (2 skipped, 1 failed)" in result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png"]
+    result = invoke("protect", tmp_path / "x", "-r", "-o", tmp_path / "deep")
+    assert result.exit_code == 0 and "skipped" not in result.stderr.replace("0 skipped", "")
+    assert sorted(str(p.relative_to(tmp_path / "deep")) for p in (tmp_path / "deep").rglob("*.png")) == \
+        ["a.png", "sub/b.png"]
+
+
 def test_folder_labels_and_revert(tmp_path, cifar10, fake_cli):
     (tmp_path / "cat").mkdir()
     Image.fromarray(cifar10[0][0]).save(tmp_path / "cat" / "a.png")
@@ -180,6 +208,19 @@ def test_installed_command_and_torch_free_import():
     subprocess.run([sys.executable, "-c", probe], check=True)
 
 
+def test_an_eps_over_the_backbones_budget_is_warned_of_once_first(photos, tmp_path, fake_cli):
+    over = invoke("protect", photos / "rgb.png", "-o", tmp_path / "a", "--eps", 255, "-q")
+    assert over.exit_code == 0 and over.stderr.splitlines() == [
+        "warning: --eps 255 is above the 8/255 the backbone fake-backbone was trained for: each "
+        "value may change by up to 255/255, which shows (large budgets destroy the image), for "
+        "no robustness the backbone was trained to give"]
+    reverted = invoke("revert", tmp_path / "a", "-o", tmp_path / "b", "--eps", 9, "--labels", "couple")
+    assert reverted.stderr.startswith("warning: --eps 9 is above the 8/255 the backbone fake-backbone")
+    for eps in ([], ["--eps", 8], ["--eps", 8.4]):
+        result = invoke("protect", photos / "rgb.png", "-o", tmp_path / "c", "--overwrite", *eps)
+        assert result.exit_code == 0 and "warning" not in result.stderr, eps
+
+
 # ---- end to end with the embedded default models -------------------------------------------
 
 def test_e2e_protect_and_revert_with_embedded_models(photos, tmp_path, cifar10, embedded_models):
@@ -202,3 +243,19 @@ def test_e2e_protect_and_revert_with_embedded_models(photos, tmp_path, cifar10, 
     for path in (tmp_path / "out").iterdir():
         delta = read_image(tmp_path / "reverted" / path.name).pixels.astype(int) - read_image(path).pixels
         assert np.abs(delta).max() <= BUDGET
+
+
+def test_the_progress_bar_advances_by_whole_batches(tmp_path, cifar10, embedded_models):
+    """The bar is given each batch's images at once when they are written, so its rate and ETA
+    follow the work (one image counted after a whole batch's time made a 6-image ETA of minutes).
+    tqdm prints every update here (TQDM_MININTERVAL=0)."""
+    (tmp_path / "in").mkdir()
+    for k, image in enumerate(cifar10[0][:6]):
+        Image.fromarray(image).save(tmp_path / "in" / f"{k}.png")
+    command = [str(Path(sys.executable).with_name("mspd-edge")), "protect", str(tmp_path / "in"), "-o",
+               str(tmp_path / "out"), *EMBEDDED, *FAST, "--seed", "0", "--batch-size", "3"]
+    env = {**os.environ, "TQDM_MININTERVAL": "0", "TQDM_MINITERS": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    shown = {int(n) for n in re.findall(r"protecting:.*?\| (\d+)/6 \[", result.stderr)}
+    assert 3 in shown and shown <= {0, 3, 6}, result.stderr

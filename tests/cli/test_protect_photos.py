@@ -139,6 +139,25 @@ def test_unsupported_files_of_a_folder_are_reported_as_skipped(shoot, tmp_path, 
 
 # ---- Ctrl-C: a real process, the embedded models ---------------------------------------------
 
+def test_one_ctrl_c_in_a_batch_stops_after_the_image_being_written(tmp_path, embedded_models):
+    """Six photos in one batch (the cascade runs once; writing each with its SSIM takes a
+    while): one Ctrl-C at the first output stops before the next write, exit 130, the rest
+    pending (a stop between batches only let such a batch finish with exit 0)."""
+    (tmp_path / "in").mkdir()
+    for k in range(6):   # 1024x512 each: one batch of the default size and memory
+        photo = np.roll(skimage.data.astronaut(), 40 * k, axis=1)
+        Image.fromarray(np.concatenate([photo, photo])).save(tmp_path / "in" / f"{k}.png")
+    report = tmp_path / "report.json"
+    command = [str(Path(sys.executable).with_name("mspd-edge")), "protect", str(tmp_path / "in"), "-o",
+               str(tmp_path / "out"), *EMBEDDED, "--n-samples", "2", "--seed", "1", "--report", str(report)]
+    code, stderr = _run_until_first_output(command, tmp_path / "out", signals=1)
+    assert code == 130, stderr
+    result = json.loads(report.read_text())
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert result["interrupted"] is True and 1 <= len(written) < 6 and len(result["pending"]) == 6 - len(written)
+    assert "stopping after the current image(s)" in stderr and "interrupted: protected" in stderr
+
+
 def _run_until_first_output(command, outdir, signals, timeout=120):
     """Start ``command``, send ``signals`` SIGINTs once its first output appears; its result."""
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -176,15 +195,20 @@ def test_ctrl_c_stops_cleanly_with_a_report_and_the_job_resumes(tmp_path, cifar1
     assert digest((tmp_path / "out").iterdir()) == digest((tmp_path / "whole").iterdir())
 
 
-def test_one_line_says_which_model_protects_a_photo(shoot, tmp_path, fake_cli, cifar10):
-    """A 32x32 backbone on photos: one note naming it and the ImageNet pair; none on thumbnails."""
-    result = invoke("protect", shoot, "-o", tmp_path / "photos")
-    notes = [line for line in result.stderr.splitlines() if "photo(s) protected by" in line]
+@pytest.mark.parametrize("command", ["protect", "revert"])
+def test_one_line_before_the_work_says_which_model_a_photo_goes_through(shoot, tmp_path, fake_cli, cifar10,
+                                                                       command):
+    """A 32x32 backbone on photos: one note naming it and the ImageNet pair, before the progress
+    bar (where a user sees it); none on thumbnails."""
+    result = invoke(command, shoot, "-o", tmp_path / "photos")
+    notes = [line for line in result.stderr.splitlines() if "photo(s) go through" in line]
     assert result.exit_code == 0 and len(notes) == 1
-    assert "fake-backbone" in notes[0] and "32x32" in notes[0]
+    assert notes[0].startswith("note: 3 photo(s) go through fake-backbone") and "32x32" in notes[0]
     assert "mspd-edge models pull Singh2023Revisiting_ViT-S-ConvStem Tian2022Deeper_DeiT-B" in notes[0]
+    assert result.stderr.index(notes[0]) < result.stderr.index(f"{command}ing:") < \
+        result.stderr.index(f"{command}ed 3 image(s)")
     small = tmp_path / "small"
     small.mkdir()
     Image.fromarray(cifar10[0][0]).save(small / "thumb.png")
-    result = invoke("protect", small, "-o", tmp_path / "thumbs")
-    assert result.exit_code == 0 and "photo(s) protected by" not in result.stderr
+    result = invoke(command, small, "-o", tmp_path / "thumbs")
+    assert result.exit_code == 0 and "photo(s)" not in result.stderr

@@ -2,6 +2,7 @@
 mid-job (between batches, and while writing a photo they protect whole) are restarted and
 every input is written once with no partial file; Ctrl-C on the command writes the manifest
 of what settled, and running the command again finishes the job."""
+import contextlib
 import json
 import os
 import signal
@@ -16,7 +17,7 @@ from ray_helpers import COUNTS, SEED, hidden, local_protect, pngs, run_ray
 
 from mspd_edge.distributed.manifest import read_manifest
 from mspd_edge.distributed.storage import PARTIAL_SUFFIX
-from mspd_edge.protect import FileOptions
+from mspd_edge.job import FileOptions
 
 PROTECTOR = "MapWorker(MapBatches(Protector))"   # the process title of a protector actor
 SLOW_SAMPLES = 200   # ~0.3 s per CIFAR image on an idle 2-core machine (50 finished 30 images
@@ -91,7 +92,8 @@ def kill_while_writing(out, tries=3):
         if not wait_for(lambda: list(out.glob(f".*{PARTIAL_SUFFIX}")), poll=0.002):
             return False
         for pid in victims:
-            os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):   # an actor already gone (a restart's)
+                os.kill(pid, signal.SIGKILL)
         if list(out.glob(f".*{PARTIAL_SUFFIX}")):
             return True
     return False

@@ -3,6 +3,7 @@
 store, or whole in an actor); bad files as error rows; checked reruns; object storage on a
 real S3 server; the command."""
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ from ray_helpers import BAD, COUNTS, PHOTO_SIDE, SAMPLES, SEED, hidden, local_pr
 from mspd_edge.distributed.manifest import COLUMNS, read_manifest
 from mspd_edge.distributed.ray_job import PHOTO_FILE_BYTES
 from mspd_edge.distributed.stages import LARGE_PIXELS
-from mspd_edge.protect import FileOptions
+from mspd_edge.job import FileOptions
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +138,14 @@ def test_the_command_joins_a_cluster(ray_cluster, inputs, tiny_bundle, local, tm
     assert len(errors) == len(BAD)
     for name, why in BAD.items():
         assert any(line.startswith(f"error: {inputs / name}: {why}") for line in errors), errors
-    assert "protected 27 image(s) (1 skipped, 3 failed) on 1 Ray worker(s); seed 5" in result.stderr
+    summary = re.search(r"protected 27 image\(s\) \(1 skipped, 3 failed\) in [\d.]+ s, [\d.]+ images/s on 1 "
+                        r"Ray worker\(s\); seed 5; manifest ", result.stderr)
+    assert summary, result.stderr
+    # local protect's notes, before the work; no error-level line of Ray's own (core_worker.cc)
+    notes = [line for line in result.stderr.splitlines() if line.startswith("note: ")]
+    assert [note.split(" ")[2:4] for note in notes] == [["image(s)", "not"], ["photo(s)", "go"]], notes
+    assert result.stderr.index(notes[-1]) < result.stderr.index("protecting:") < summary.start()
+    assert " E " not in result.stderr and "core_worker" not in result.stderr, result.stderr
     assert pngs(out) == local[0]
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["settings"]["seed"] == SEED and report["settings"]["engine"] == "ray"

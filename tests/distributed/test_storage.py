@@ -43,8 +43,9 @@ def test_object_prefixes_follow_the_folder_rules(bucket, s3_server, recursive, e
     sources, missing, unsupported = list_sources([s3_uri(s3_server, "listing/in")], recursive, exclude)
     assert [relative for _, relative, _ in sources] == expected and missing == []
     assert sources[0][0].uri == "s3://listing/in/a.png" and sources[0][2] == len(b"in/a.png")
+    subfolder = [] if recursive else [("s3://listing/in/sub", "a subfolder")]   # not the output "folder"
     assert [(uri, why.split(" (")[0]) for uri, why in unsupported] == [
-        ("s3://listing/in/notes.txt", "not a supported image file")]
+        ("s3://listing/in/notes.txt", "not a supported image file"), *subfolder]
     single, _, _ = list_sources([s3_uri(s3_server, "listing/in/sub/b.JPG")], False, exclude)
     assert [relative for _, relative, _ in single] == ["b.JPG"]
     none, missing, _ = list_sources([s3_uri(s3_server, "listing/nothing")], True, exclude)
@@ -61,7 +62,7 @@ def test_local_inputs_are_listed_as_protect_lists_them(tmp_path):
         skipped = []
         found, _ = discover(inputs, recursive, on_skip=lambda path, why: skipped.append((str(path), why)))
         assert [(w.path, r) for w, r, _ in sources] == [(str(s.path), s.relative.as_posix()) for s in found]
-        assert unsupported == skipped and len(skipped) == 1
+        assert unsupported == skipped and len(skipped) == (1 if recursive else 2)   # c.txt (and sub/)
 
 
 def test_local_writes_replace_atomically_and_leave_no_partial_file(tmp_path):

@@ -107,3 +107,17 @@ def test_cascade_algebra_is_the_same_on_torch_tensors(lr):
         moved = current + np.float32(sign * lr) * (step - current)
         current = np.clip(np.minimum(np.maximum(moved, x - e), x + e), np.float32(0), np.float32(1))
     assert np.array_equal(on_numpy, current)
+
+
+@pytest.mark.parametrize("spinning", [False, True])
+def test_cascade_threads_spin_only_when_asked(tiny_bundle, spinning):
+    """Off by default (beside other work spinning cost ~2x); the label graphs never spin."""
+    options = {} if not spinning else {"spinning": True}
+    with OrtBackend(tiny_bundle, threads=1, **options) as b:
+        for graph, expected in (("mcgs_step", spinning), ("backbone_grad", spinning), ("backbone", False)):
+            options = b.runner(graph).make_session_options()
+            try:
+                entry = options.get_session_config_entry("session.intra_op.allow_spinning")
+            except RuntimeError:   # not set: ORT's default, which spins
+                entry = "1"
+            assert entry == ("1" if expected else "0")

@@ -5,6 +5,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from mspd_edge.backends.precision import cpu_reason
 from mspd_edge.train import TrainConfig, train
 from mspd_edge.cli.train import train_command
 from mspd_edge.train.loop import _lr_at
@@ -46,3 +47,27 @@ def test_cli(cifar10_dir, tmp_path):
         "--limit", "128", "--test-images", "32", "--batch-size", "64", "--arch-kwargs", '{"base_width": 4}'])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout.strip().splitlines()[-1])["test_images"] == 32
+
+
+@pytest.mark.skipif(cpu_reason("bf16") is not None, reason="this CPU has no native bf16")
+def test_bf16_autocast_trains_the_cpu_passes_in_bf16(cifar10_dir, tmp_path, monkeypatch):
+    seen = []
+    original = torch.nn.functional.conv2d
+
+    def conv2d(*args, **kwargs):
+        out = original(*args, **kwargs)
+        seen.append(out.dtype)
+        return out
+
+    monkeypatch.setattr(torch.nn.functional, "conv2d", conv2d)   # records, computes the same
+    cfg = TrainConfig(recipe="fgsm-rs", data=str(cifar10_dir), out=str(tmp_path), precision="bf16", **TINY)
+    report = train(cfg, log=lambda _: None)
+    assert torch.bfloat16 in seen and 0 <= report["test_clean"] <= 1
+    weights = torch.load(tmp_path / "best.pt", weights_only=True)
+    assert all(v.dtype == torch.float32 for v in weights.values() if v.is_floating_point())
+
+
+@pytest.mark.skipif(cpu_reason("bf16") is None, reason="this CPU has native bf16")
+def test_bf16_training_is_refused_where_it_would_be_emulated(tmp_path):
+    result = CliRunner().invoke(train_command, ["--precision", "bf16", "-o", str(tmp_path)])
+    assert result.exit_code == 2 and "AVX512_BF16 or AMX-BF16" in result.output

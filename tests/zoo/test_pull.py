@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from checkpoint_server import running_server
+from checkpoint_server import offline_url, running_server
 from model_helpers import REDUCED
 from mspd_edge.digest import sha256_file
 from mspd_edge.zoo import checksums, load_model, locate
@@ -57,6 +57,11 @@ def checkpoint(reference, monkeypatch):
     return buffer.getvalue()
 
 
+def _robustbench(verdicts):
+    """The verdicts of RobustBench checkpoints (:func:`checksums.verify` checks the shipped models too)."""
+    return [v for v in verdicts if v.name in ROBUSTBENCH]
+
+
 def _leftovers(root):
     return sorted(p.name for p in (root / "cifar10" / "Linf").iterdir() if p.suffix != ".pt")
 
@@ -71,7 +76,7 @@ def test_pull_places_checks_and_records(server, root, checkpoint, reference):
     assert record["sha256"] == done.sha256 == sha256_file(target) and record["source"] == url
     x = torch.rand(2, 3, 32, 32)
     torch.testing.assert_close(load_model(ID)(x), reference(x))
-    assert [v.status for v in checksums.verify()] == ["ok"]
+    assert [v.status for v in _robustbench(checksums.verify())] == ["ok"]
 
 
 def test_dropped_connection_resumes_within_one_pull(server, root, checkpoint):
@@ -87,7 +92,8 @@ def test_dropped_connection_resumes_within_one_pull(server, root, checkpoint):
 def test_dropped_connection_resumes_on_the_next_pull(server, root, checkpoint):
     url = server.serve("/wong.pt", checkpoint)
     server.drop_once["/wong.pt"] = 0.6
-    with pytest.raises(PullError, match=r"download from .*wong\.pt failed: .*incomplete.*resumes it"):
+    with pytest.raises(PullError, match=r"download from .*wong\.pt failed: .*incomplete.* bytes "
+                                         r"arrived and are kept: the same pull resumes them"):
         pull(ID, url, **FAST)
     assert not (root / RELATIVE).exists()
     partial = [name for name in _leftovers(root) if name.endswith(".part")]
@@ -105,7 +111,7 @@ def test_an_html_page_is_not_placed(server, root, checkpoint):
     assert "got an HTML page 'Google Drive - Virus scan warning'" in message and "\n" not in message
     bad = root / (RELATIVE + ".bad")
     assert not (root / RELATIVE).exists() and bad.read_bytes() == VIRUS_SCAN_PAGE
-    assert checksums.verify() == [] and checksums.read(root) == {}
+    assert _robustbench(checksums.verify()) == [] and checksums.read(root) == {}
 
 
 def test_a_checkpoint_of_another_architecture_is_not_placed(server, root, checkpoint):
@@ -125,6 +131,26 @@ def test_http_errors_and_stalls_are_one_line(server, root, checkpoint):
         pull(ID, url, **{**FAST, "timeout": 0.5})
 
 
+def test_a_pull_that_gets_nothing_leaves_nothing(tmp_path, monkeypatch):
+    """Offline (a refused connection) or a missing local file: no folder made for it is left,
+    and the message says that nothing arrived; a folder that was there before stays."""
+    pytest.importorskip("gdown")
+    monkeypatch.delenv(locate.MODELS_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)                                   # the root is ./models
+    with offline_url() as url, pytest.raises(PullError) as caught:
+        pull(ID, url, **FAST)
+    message = str(caught.value)
+    assert message.startswith(f"{ID}: download from {url} failed: ") and "refused" in message
+    assert message.endswith("(nothing arrived)") and "kept" not in message
+    with pytest.raises(PullError, match="no such file"):
+        pull(ID, str(tmp_path / "nothing.pt"), **FAST)
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "models" / "cifar10").mkdir(parents=True)
+    with offline_url() as url, pytest.raises(PullError, match="nothing arrived"):
+        pull(ID, url, **FAST)
+    assert [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")] == ["models", "models/cifar10"]
+
+
 def test_from_a_local_file_or_file_url(tmp_path, root, checkpoint):
     source = tmp_path / "mirror" / "wong.pt"
     source.parent.mkdir()
@@ -142,7 +168,7 @@ def test_in_place_files_are_recorded_checked_and_guarded(tmp_path, root, checkpo
     target = root / RELATIVE
     target.parent.mkdir(parents=True)
     target.write_bytes(checkpoint)                                     # placed by hand
-    assert [v.status for v in checksums.verify()] == ["unrecorded"]
+    assert [v.status for v in _robustbench(checksums.verify())] == ["unrecorded"]
     assert pull(ID, **FAST).action == "recorded"                       # no network needed
     assert pull(ID, **FAST).action == "present"
     target.write_bytes(checkpoint[:1000] + bytes([checkpoint[1000] ^ 1]) + checkpoint[1001:])
@@ -156,7 +182,7 @@ def test_verify_names_missing_and_bad_files(root, checkpoint):
     target = root / RELATIVE
     target.parent.mkdir(parents=True)
     target.write_bytes(VIRUS_SCAN_PAGE)
-    (verdict,) = checksums.verify()
+    (verdict,) = _robustbench(checksums.verify())
     assert verdict.status == "bad" and "HTML page" in verdict.detail
     with pytest.raises(ValueError, match="unknown RobustBench id"):
         checksums.verify(["Nobody2099"])

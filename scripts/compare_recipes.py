@@ -1,0 +1,108 @@
+"""Backbone recipes compared by the protection they give (issue: a stronger default backbone).
+
+    python scripts/compare_recipes.py [--width 16] [--epochs 6] [--recipes fgsm-rs,n-fgsm,fast-bat,fast-ls]
+                                      [--images 500] [--out runs/recipes] [--data ../shared/data/cifar10]
+
+Per recipe: a DM PreActResNet-18 (Swish, the shipped backbone's architecture) of ``--width`` is
+trained for ``--epochs`` into ``OUT/<recipe>-w<width>/`` (resumable: run again to continue),
+with a manifest beside its weights so that every command takes it as ``--backbone``; then
+``mspd-edge evaluate`` protects the last ``--images`` images of the training split (held out
+from training: the training loop keeps its last 1,000 out) with it and the shipped classifier,
+and attacks the three robust targets with PGD-10 L-inf (conditions none and mspd). Printed and
+written to ``OUT/recipes.json``: the backbone's own held-out clean / PGD-10 accuracy, training
+time, and the robust and clean gain (mspd - none) per target and on average. Heavy: run it alone.
+"""
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from mspd_edge.zoo.embedded import CIFAR10, CIFAR10_NORM, EMBEDDED
+
+TARGETS = ("cifar10-target-resnet18", "cifar10-target-preact", "cifar10-target-wrn")
+# The recipes of the issue, at the shipped backbone's schedule settings (cyclic, lr 0.2).
+RECIPES = {
+    "fgsm-rs": {"recipe": "fgsm-rs"},                                     # Wong et al. 2020
+    "n-fgsm": {"recipe": "n-fgsm", "alpha": 8 / 255},                     # de Jorge et al. 2022
+    "fast-bat": {"recipe": "fast-bat"},                                   # Zhang et al. 2022
+    "fast-ls": {"recipe": "fgsm-rs", "label_smoothing": 0.2, "trades_beta": 3.0},   # Fast-LS
+}
+
+
+def holdout_npz(data, count, path):
+    """The last ``count`` images of ``data/train.npz`` as an npz of the same layout."""
+    if path.exists():
+        return path
+    with np.load(Path(data) / "train.npz", allow_pickle=False) as z:
+        jpeg, offsets, y, classes = z["jpeg"], z["offsets"], z["y"], z["classes"]
+    first = len(y) - count
+    part = jpeg[offsets[first]:offsets[-1]]
+    np.savez(path, jpeg=part, offsets=offsets[first:] - offsets[first], y=y[first:], classes=classes)
+    return path
+
+
+def train_backbone(name, recipe, width, epochs, data, out, limit=0):
+    """Train (or resume) one backbone; returns its manifest path."""
+    import torch
+
+    from mspd_edge.train import TrainConfig, train
+
+    arch_kwargs = {**EMBEDDED["cifar10-backbone"]["arch_kwargs"], "base_width": width}
+    cfg = TrainConfig(arch="dm_preact_resnet", arch_kwargs=arch_kwargs, data=str(data), out=str(out),
+                      epochs=epochs, lr_max=0.2, schedule="cyclic", seed=0, limit=limit, **recipe)
+    report = train(cfg, log=lambda line: print(f"[{name}] {line}", flush=True))
+    state = torch.load(out / "best.pt", weights_only=True)
+    torch.save({k: v.half() if v.is_floating_point() else v for k, v in state.items()}, out / "model.pt")
+    manifest = {"name": name, "role": "backbone", "arch": "dm_preact_resnet", "arch_kwargs": arch_kwargs,
+                **CIFAR10, "classes": report["classes"], "pair": "cifar10-classifier",
+                "recipe": report["config"], "best_epoch": report["best_epoch"],
+                "train_seconds": round(report["train_seconds"]),
+                "training_check": {"test_images": report["test_images"], "clean": report["test_clean"],
+                                   "pgd10": report["test_pgd10"]}}
+    (out / "model.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return out / "model.json", manifest
+
+
+def protection(manifest, holdout, images, out):
+    """Robust and clean gain of ``manifest`` as the backbone (evaluate's results.json)."""
+    subprocess.run([sys.executable, "-m", "mspd_edge.cli", "evaluate", "--data", str(holdout),
+                    "--images", str(images), "-o", str(out), "--backbone", str(manifest),
+                    "--classifier", "cifar10-classifier", "--targets", ",".join(TARGETS),
+                    "--attacks", "pgd-linf", "--conditions", "none,mspd", "--seed", "0",
+                    "--threads", "2", "-q"], check=True)
+    results = json.loads((out / "results.json").read_text())["results"]
+    gains = {t: {"robust": results[t]["mspd"]["robust"]["pgd-linf"] - results[t]["none"]["robust"]["pgd-linf"],
+                 "clean": results[t]["mspd"]["clean"] - results[t]["none"]["clean"]} for t in TARGETS}
+    mean = {k: sum(g[k] for g in gains.values()) / len(gains) for k in ("robust", "clean")}
+    return {"per_target": gains, "mean": mean}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--width", type=int, default=16)
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--recipes", default=",".join(RECIPES))
+    parser.add_argument("--images", type=int, default=500)
+    parser.add_argument("--out", type=Path, default=Path("runs/recipes"))
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/cifar10"))
+    parser.add_argument("--limit", type=int, default=0, help="train on the first LIMIT images (smoke runs)")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    holdout = holdout_npz(args.data, args.images, args.out / f"holdout{args.images}.npz")
+    table = {}
+    for recipe in args.recipes.split(","):
+        name = f"{recipe}-w{args.width}"
+        manifest_path, manifest = train_backbone(name, RECIPES[recipe], args.width, args.epochs,
+                                                 args.data, args.out / name, args.limit)
+        gain = protection(manifest_path, holdout, args.images, args.out / name / "evaluate")
+        table[name] = {"train_seconds": manifest["train_seconds"], "backbone": manifest["training_check"],
+                       "gain": gain}
+        print(json.dumps({name: table[name]}), flush=True)
+        (args.out / "recipes.json").write_text(json.dumps(table, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
