@@ -17,3 +17,14 @@ BATCH_BYTES = 256 * 2**20       # decoded pixels the file tools hold for one cas
 PHOTO_BACKBONE = "Singh2023Revisiting_ViT-S-ConvStem"
 PHOTO_CLASSIFIER = "Tian2022Deeper_DeiT-B"
 PHOTO_SCALE = 4   # an image this many times the model's side (both ways) is a photo to a 32x32 model
+# Randomized smoothing (Cohen et al. 2019): n0 selection votes, n estimation votes, confidence
+# 1 - alpha. n = 1,000 suits a CPU (largest radius 2.46 sigma); a GPU affords 10,000-100,000.
+CERTIFY_N0 = 100
+CERTIFY_N = 1000
+CERTIFY_ALPHA = 0.001
+CERTIFY_RADII = (0.0, 0.25, 0.5, 0.75, 1.0)
+# Sparse (L0) attacks: k pixels (all channels of a pixel) on a 32x32 image, scaled with the area.
+SPARSE_K = 20
+SPARSE_K_SIDE = 32
+SPARSE_STEPS = 300      # iterations of each sparse-PGD variant and Sparse-RS queries (sAA: 10,000; a GPU budget)
+SPARSE_RESTARTS = 1

@@ -36,11 +36,13 @@ def ship(name, spec, data):
     manifest = {
         "name": name, "role": spec["role"], "arch": spec["arch"], "arch_kwargs": spec["arch_kwargs"],
         **CIFAR10, "classes": report["classes"], "pair": spec.get("pair"),
+        **{key: spec[key] for key in ("smoothing_sigma",) if key in spec},
         "recipe": report["config"], "best_epoch": report["best_epoch"],
         "train_seconds": round(report["train_seconds"]), "machine": machine(),
         "data_sha256": sha256_file(Path(data) / "train.npz"), "weights_sha256": sha256_file(weights),
         "training_check": {"test_images": report["test_images"], "clean": report["test_clean"],
-                           "pgd10": report["test_pgd10"]},
+                           **{k[len("test_"):]: v for k, v in report.items()
+                              if k.startswith("test_") and k not in ("test_images", "test_clean")}},
         "history": report["history"],
     }
     (WEIGHTS / f"{name}.json").write_text(json.dumps(manifest, indent=2) + "\n")

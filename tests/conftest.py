@@ -1,6 +1,15 @@
 """Shared fixtures: CIFAR-10 test images from the shared data folder, a fast fake backend, and a
 tiny random-weight model pair as zoo manifests and as an export bundle (exported once per
 session, a few seconds, so the machinery is tested whether or not shipped weights exist)."""
+import os
+
+# Before torch is imported (and inherited by every process a test starts): OpenMP threads that
+# sleep when idle, not spin, so the suite shares a busy machine fairly.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Before ray is imported: Ray's single-machine mode, so that the clusters the tests start listen
+# on 127.0.0.1, not on the machine's network address (as `protect --engine ray` does for its own).
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
 import json
 import shutil
 import signal

@@ -17,9 +17,11 @@ from .models import models_command
 from .parity import parity_command
 from .protect import protect_command, revert_command
 from .train import train_command
+from .verify import verify_command
 
 COMMANDS = (protect_command, revert_command, camera_command, evaluate_command, train_command,
-            export_command, check_command, parity_command, bench_command, models_command, calibrate_command)
+            export_command, check_command, parity_command, bench_command, models_command, calibrate_command,
+            verify_command)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

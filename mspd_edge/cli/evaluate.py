@@ -4,9 +4,10 @@ from pathlib import Path
 
 import click
 
+from ..defaults import CERTIFY_ALPHA, CERTIFY_N, CERTIFY_N0, SPARSE_K, SPARSE_STEPS
 from .args import backend_args, backend_choice, backend_options, build_models, cascade_args, settings_from
 
-ATTACK_NAMES = ("pgd-linf", "pgd-l2", "autoattack", "square")   # mirrors attacks.ATTACKS (no torch here)
+ATTACK_NAMES = ("pgd-linf", "pgd-l2", "autoattack", "square", "sparse-l0")   # mirrors attacks.ATTACKS (no torch here)
 DEFAULT_ATTACKS = "pgd-linf,pgd-l2"
 CONDITION_GROUPS = ("main", "ablations", "all")
 DEFAULT_IMAGES = 1000
@@ -47,6 +48,21 @@ def _check_attacks(ctx, param, value):
 @click.option("--l2-eps", type=click.FloatRange(0, min_open=True), help="pgd-l2 budget.  [default: 0.5]")
 @click.option("--pgd-steps", type=click.IntRange(min=1), help="PGD iterations.  [default: 10]")
 @click.option("--square-queries", type=click.IntRange(min=1), help="Square queries.  [default: 5000]")
+@click.option("--l0-pixels", type=click.IntRange(min=1),
+              help=f"sparse-l0 budget in pixels (all channels of a pixel count as one).  [default: {SPARSE_K} "
+                   "on 32x32, scaled with the image area]")
+@click.option("--sparse-steps", type=click.IntRange(min=1),
+              help=f"sparse-l0 iterations of each sparse-PGD variant and Sparse-RS queries.  "
+                   f"[default: {SPARSE_STEPS}]")
+@click.option("--certify", is_flag=True,
+              help="Certify the smoothed targets (manifest smoothing_sigma) by randomized smoothing on the "
+                   "none, mspd and reverted-white images, instead of attacking them.")
+@click.option("--certify-n", type=click.IntRange(min=1), default=CERTIFY_N, show_default=True,
+              help="CERTIFY's estimation samples per image (10,000-100,000 on a GPU).")
+@click.option("--certify-n0", type=click.IntRange(min=1), default=CERTIFY_N0, show_default=True,
+              help="CERTIFY's selection samples per image.")
+@click.option("--certify-alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              default=CERTIFY_ALPHA, show_default=True, help="CERTIFY's failure probability.")
 @click.option("--conditions", default="all", show_default=True,
               help="Comma list of conditions or groups (main, ablations, all); see docs/evaluate.md.")
 @click.option("--graybox", help="Gray-box reverser: a backbone of the same architecture, another "
@@ -62,7 +78,8 @@ def evaluate_command(**options):
 
     For every target and condition (original, protected, reverted white-/gray-box, JPEG
     re-encoded, ablations): clean accuracy and robust accuracy under each attack, acting on
-    the image it is given with the budget relative to it. Also image quality (L-inf, L2,
+    the image it is given with the budget relative to it; with --certify, the certified L2
+    accuracy of the smoothed targets. Also image quality (L-inf, L2,
     SSIM, PSNR) and the backbone-target gradient cosine. Exit status 2 for bad options or data.
     """
     from ..evaluate.datasets import DatasetError
@@ -90,14 +107,17 @@ def _conditions(value):
 
 def _attacks(options):
     linf = None if options["linf_eps"] is None else options["linf_eps"] / 255
-    steps = {"pgd-linf": options["pgd_steps"], "pgd-l2": options["pgd_steps"], "square": options["square_queries"]}
-    return {name: (options["l2_eps"] if name == "pgd-l2" else linf, steps.get(name)) for name in options["attacks"]}
+    steps = {"pgd-linf": options["pgd_steps"], "pgd-l2": options["pgd_steps"], "square": options["square_queries"],
+             "sparse-l0": options["sparse_steps"]}
+    eps = {"pgd-l2": options["l2_eps"], "sparse-l0": options["l0_pixels"]}
+    return {name: (eps.get(name, linf), steps.get(name)) for name in options["attacks"]}
 
 
 def _evaluate(options):
     import torch
 
     from ..backends.exports import load_checked
+    from ..evaluate.certified import CertifySpec
     from ..evaluate.plan import GRAYBOX, build_plan, default_targets
     from ..evaluate.run import run
     from ..zoo import load_model
@@ -116,9 +136,11 @@ def _evaluate(options):
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     targets = _split(options["targets"]) or default_targets()
+    certify = (CertifySpec(options["certify_n0"], options["certify_n"], options["certify_alpha"])
+               if options["certify"] else None)
     plan = build_plan(options["data"], options["n_images"], models.backend, settings, backbone, classifier,
                       targets, _attacks(options), _conditions(options["conditions"]),
                       graybox=options["graybox"] or GRAYBOX, allow_backbone_target=options["backbone_as_target"],
                       backend_options=backend_options(options).but(classifier=classifier_ref),
-                      progress=not options["quiet"])
+                      certify=certify, progress=not options["quiet"])
     return run(plan, options["outdir"], overwrite=options["overwrite"]), options["outdir"]

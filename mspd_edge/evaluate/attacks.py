@@ -1,8 +1,10 @@
-"""The evaluation's attacks: PGD-Linf, PGD-L2, AutoAttack (standard) and Square, by name.
+"""The evaluation's attacks: PGD-Linf, PGD-L2, AutoAttack (standard), Square and sparse-L0, by name.
 
 Every attack acts on the image it is given, with the budget relative to it, and is
 deterministic given a seed; the global RNG is left untouched. AutoAttack and Square come
-from the ``pyautoattack`` package (``pip install 'mspd-edge[eval]'``).
+from the ``pyautoattack`` package (``pip install 'mspd-edge[eval]'``); sparse-l0 (sparse-PGD
+and Sparse-RS, their per-image worst case) from :mod:`mspd_edge.attacks`, its budget ``eps``
+a number of pixels.
 """
 import logging
 from contextlib import contextmanager
@@ -11,15 +13,17 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..attacks import pgd_linf
+from ..attacks import pgd_linf, pixel_budget, sparse_l0
+from ..defaults import SPARSE_STEPS
 
-ATTACKS = ("pgd-linf", "pgd-l2", "autoattack", "square")
+ATTACKS = ("pgd-linf", "pgd-l2", "autoattack", "square", "sparse-l0")
 L2_EPS = 0.5                # default L2 budget; the L-inf ones default to the model's eps
 PGD_STEPS = 10
 SQUARE_QUERIES = 5000
 PGD_STEP_FRACTION = 0.25    # PGD step size alpha = eps / 4 in both norms (2/255 at 8/255)
 DEFAULT_STEPS = {"pgd-linf": PGD_STEPS, "pgd-l2": PGD_STEPS, "square": SQUARE_QUERIES,
-                 "autoattack": 0}  # AutoAttack runs its own fixed schedule: steps is unused
+                 "autoattack": 0,  # AutoAttack runs its own fixed schedule: steps is unused
+                 "sparse-l0": SPARSE_STEPS}
 GRAD_NORM_FLOOR = 1e-12     # keeps the L2 step finite where the gradient vanishes
 AUTOATTACK_LOGGER = "auto-attack"
 AUTOATTACK_INSTALL_HINT = "pip install 'mspd-edge[eval]'"
@@ -27,16 +31,22 @@ AUTOATTACK_INSTALL_HINT = "pip install 'mspd-edge[eval]'"
 
 @dataclass(frozen=True)
 class AttackSpec:
-    """One attack and its budget: ``eps`` in the attack's norm; ``steps`` are PGD steps or
-    Square queries (unused by AutoAttack)."""
+    """One attack and its budget: ``eps`` in the attack's norm (pixels for sparse-l0); ``steps``
+    are PGD steps, Square queries or sparse-l0 iterations (unused by AutoAttack)."""
     name: str
     eps: float
     steps: int
 
     @property
     def norm(self):
-        """``"L2"`` for pgd-l2, else ``"Linf"``."""
-        return "L2" if self.name == "pgd-l2" else "Linf"
+        """``"L2"`` for pgd-l2, ``"L0"`` for sparse-l0, else ``"Linf"``."""
+        return {"pgd-l2": "L2", "sparse-l0": "L0"}.get(self.name, "Linf")
+
+    def describe(self):
+        """The budget as the results' config records it."""
+        if self.norm == "L0":
+            return {"pixels": int(self.eps), "iterations": self.steps}
+        return {"eps": self.eps, "steps": self.steps}
 
     @property
     def alpha(self):
@@ -44,12 +54,13 @@ class AttackSpec:
         return self.eps * PGD_STEP_FRACTION
 
 
-def attack_spec(name, eps=None, steps=None, model_eps=8 / 255):
-    """The :class:`AttackSpec` for ``name``, defaults filled in (L-inf eps: ``model_eps``)."""
+def attack_spec(name, eps=None, steps=None, model_eps=8 / 255, input_size=(3, 32, 32)):
+    """The :class:`AttackSpec` for ``name``, defaults filled in (L-inf eps: ``model_eps``; L0:
+    20 pixels on 32x32, scaled with the area of ``input_size``)."""
     if name not in ATTACKS:
         raise ValueError(f"unknown attack {name!r}; choose from {', '.join(ATTACKS)}")
     if eps is None:
-        eps = L2_EPS if name == "pgd-l2" else model_eps
+        eps = {"pgd-l2": L2_EPS, "sparse-l0": pixel_budget(*input_size[1:])}.get(name, model_eps)
     spec = AttackSpec(name, float(eps), int(DEFAULT_STEPS[name] if steps is None else steps))
     if spec.eps <= 0 or (spec.steps < 1 and name != "autoattack"):
         raise ValueError(f"{name}: eps must be > 0 and steps >= 1, got eps={spec.eps}, steps={spec.steps}")
@@ -86,7 +97,8 @@ def robust_flags(model, x, y, spec, seed=0, batch_size=256):
     flags = _predict(model, images, batch_size) == labels
     attacked = flags.nonzero().squeeze(1)
     if len(attacked):
-        run = _run_autoattack if spec.name in ("autoattack", "square") else _run_pgd
+        run = {"autoattack": _run_autoattack, "square": _run_autoattack, "sparse-l0": _run_sparse}.get(
+            spec.name, _run_pgd)
         with _seeded(seed, device):
             flags[attacked] = run(model, images[attacked], labels[attacked], spec, seed, batch_size)
     return flags.to(x.device)
@@ -97,6 +109,11 @@ def _run_pgd(model, x, y, spec, seed, batch_size):
     return torch.cat([
         _predict(model, attack(model, xb, yb, spec.eps, spec.alpha, spec.steps), batch_size) == yb
         for xb, yb in zip(x.split(batch_size), y.split(batch_size))])
+
+
+def _run_sparse(model, x, y, spec, seed, batch_size):
+    adv = sparse_l0(model, x, y, k=int(spec.eps), seed=seed, steps=spec.steps, batch_size=batch_size)
+    return _predict(model, adv, batch_size) == y
 
 
 def _run_autoattack(model, x, y, spec, seed, batch_size):

@@ -4,11 +4,12 @@ import json
 import numpy as np
 import torch
 
-from ..imaging import to_model_input
 from ..backends import BackendError, BackendOptions, build_backend
+from ..imaging import to_model_input
 from ..zoo import load_model
 from ..zoo.locate import WEIGHTS_DIR
 from .attacks import attack_spec
+from .certified import smoothing_sigmas
 from .conditions import CONDITIONS, check_conditions
 from .datasets import load_labelled
 from .run import Plan
@@ -82,11 +83,12 @@ def graybox_backend(name, options, backbone, need_classifier):
 
 
 def build_plan(data, n_images, backend, settings, backbone, classifier, target_names, attacks,
-               conditions, graybox=None, allow_backbone_target=False, describe=None,
+               conditions, graybox=None, allow_backbone_target=False, describe=None, certify=None,
                backend_options=BackendOptions(), **run_options):
     """A ``Plan``: ``backend`` protects (any pipeline backend, settings resolved); ``backbone`` and
     ``classifier`` are the torch models behind it (gradient cosine, gray-box labels);
     ``attacks``: {name: (eps or None, steps or None)}; ``describe``: extra config entries;
+    ``certify``: a ``CertifySpec`` to certify the targets with a ``smoothing_sigma`` (at least one);
     ``backend_options``: the defence's (with its classifier named), for the gray-box reverser.
     """
     dataset = load_labelled(data, limit=n_images, classes=backbone.info.classes)
@@ -97,13 +99,20 @@ def build_plan(data, n_images, backend, settings, backbone, classifier, target_n
         raise PlanError("the gray-box reversion needs --graybox (a backbone of the same architecture, another seed)")
     gray_backend = (graybox_backend(graybox, backend_options, backbone, classifier is not None)
                     if needs_graybox else None)
-    specs = {name: attack_spec(name, eps, steps, model_eps=settings.eps) for name, (eps, steps) in attacks.items()}
+    specs = {name: attack_spec(name, eps, steps, model_eps=settings.eps, input_size=backbone.info.input_size)
+             for name, (eps, steps) in attacks.items()}
     config = {"data": str(data), "images": len(dataset.labels), "seed": settings.seed,
               "defence": _defence(backend, settings, backbone, classifier),
               "graybox": graybox,
-              "targets": list(target_names), "attacks": {n: {"eps": s.eps, "steps": s.steps} for n, s in specs.items()},
+              "targets": list(target_names), "attacks": {n: s.describe() for n, s in specs.items()},
               "conditions": list(conditions), **(describe or {})}
+    targets = load_targets(target_names, backbone, allow_backbone_target)
+    if certify is not None:
+        if not smoothing_sigmas(targets):
+            raise PlanError("--certify needs a smoothed target (a manifest with smoothing_sigma), e.g. "
+                            "cifar10-smoothed-025; none of " + ", ".join(target_names) + " is one")
+        config["certify"] = certify.describe()
     return Plan(config=config, images=model_size_images(dataset.images, backbone.info.input_size),
                 labels=np.asarray(dataset.labels, np.int64), backends={"defence": backend, "graybox": gray_backend},
-                settings=settings, targets=load_targets(target_names, backbone, allow_backbone_target),
-                attacks=specs, conditions=conditions, backbone=backbone, **run_options)
+                settings=settings, targets=targets, attacks=specs, conditions=conditions, backbone=backbone,
+                certify=certify, **run_options)

@@ -63,6 +63,7 @@ def markdown_table(result):
                 for c in _ordered(_conditions(result), quality) if quality[c]]
         lines += ["", "### Image quality (versus the original)", ""]
         lines += _table(["condition", "L-inf (/255)", "L2", "SSIM", "PSNR (dB)", "label accuracy (%)"], rows)
+    lines += _certified_lines(result)
     cosine = result.get("cosine", {})
     if cosine:
         rows = [[t, _number(cosine[t].get("mean"), ".3f"), _number(cosine[t].get("std"), ".3f")]
@@ -114,6 +115,60 @@ def plot(result, path, attack=None, conditions=PLOT_CONDITIONS):
     axes.set_ylabel("accuracy (%)")
     axes.set_xlabel("target model")
     axes.set_title(f"Robust accuracy under {attack} ({_image_count(result)} images)")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    write_atomic(path, buffer.getvalue())
+    return Path(path)
+
+
+def _certified_lines(result):
+    """The certified-accuracy table: one row per smoothed target and condition."""
+    certified = result.get("certified", {})
+    entries = [(t, c, certified[t][c]) for t in _ordered(result.get("config", {}).get("targets"), certified)
+               for c in _ordered(_conditions(result), certified[t])]
+    if not entries:
+        return []
+    radii = list(dict.fromkeys(r for _, _, e in entries for r in e["accuracy"]))
+    rows = [[t, f"{e['sigma']:g}", condition_title(c), *[_number(e["accuracy"].get(r), ".1f", PERCENT) for r in radii],
+             _number(e["mean_radius"], ".3f"), f"{e['max_radius']:.3f}", f"{e['n0']} / {e['n']} / {e['alpha']:g}"]
+            for t, c, e in entries]
+    return ["", "### Certified accuracy (randomized smoothing, Cohen et al. 2019)", "",
+            "Certified accuracy (%) of the smoothed classifier at L2 radius r, and its mean certified radius "
+            "(0 where wrong or abstaining); max radius: the largest radius n votes can certify, "
+            "sigma * Phi^-1(alpha^(1/n)). Certified targets are not attacked: their attack cells show the base "
+            "classifier's clean accuracy only.", ""] + \
+        _table(["target", "sigma", "condition", *[f"r = {r}" for r in radii], "mean radius", "max radius",
+                "n0 / n / alpha"], rows)
+
+
+def plot_certified(result, path):
+    """Write a PNG of certified accuracy versus L2 radius: one panel per smoothed target, one line
+    per condition, the largest certifiable radius dotted. Returns the path."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    _check(result)
+    certified = result.get("certified", {})
+    targets = _ordered(result.get("config", {}).get("targets"), certified)
+    if not targets:
+        raise ValueError("nothing to plot: no certified results")
+    figure = Figure(figsize=(FIGURE_SIZE[0], FIGURE_SIZE[1] * 0.8), dpi=DPI)
+    FigureCanvasAgg(figure)
+    panels = figure.subplots(1, len(targets), squeeze=False, sharey=True)[0]
+    for axes, target in zip(panels, targets):
+        for i, condition in enumerate(_ordered(_conditions(result), certified[target])):
+            entry = certified[target][condition]
+            radii = sorted(entry["accuracy"], key=float)
+            axes.plot([float(r) for r in radii], [PERCENT * entry["accuracy"][r] for r in radii], marker="o",
+                      color=f"C{i}", label=condition_title(condition))
+        entry = next(iter(certified[target].values()))
+        axes.axvline(entry["max_radius"], color=CLEAN_LINE, linestyle=":", label="largest certifiable radius")
+        axes.set_title(f"{target} (sigma {entry['sigma']:g}, n {entry['n']})", fontsize="small")
+        axes.set_xlabel("L2 radius")
+        axes.set_ylim(0, Y_TOP)
+    panels[0].set_ylabel("certified accuracy (%)")
+    panels[0].legend(fontsize="small")
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")

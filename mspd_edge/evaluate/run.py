@@ -1,8 +1,8 @@
 """Run the evaluation protocol: conditions x targets x attacks, resumable.
 
 Everything a run produces lives in one folder: ``results.json`` (schema in docs/evaluate.md),
-``results.md``, ``results.png`` and ``images/<condition>.npz`` (the uint8 images of each
-condition). ``results.json`` is rewritten atomically after every measurement, so an
+``results.md``, ``results.png``, ``certified.png`` (with certification) and
+``images/<condition>.npz`` (the uint8 images of each condition). ``results.json`` is rewritten atomically after every measurement, so an
 interrupted run resumes where it stopped; a folder made with other settings is refused
 unless ``overwrite``.
 """
@@ -20,11 +20,14 @@ from tqdm import tqdm
 from .. import metrics
 from ..util import write_atomic
 from .attacks import robust_flags
+from .certified import CERTIFY_CONDITIONS, certified_entry, smoothing_sigmas
 from .conditions import CONDITIONS, make_condition
 from .cosine import gradient_cosine
-from .report import SCHEMA, markdown_table, plot
+from .report import SCHEMA, markdown_table, plot, plot_certified
 
 RESULTS, TABLE, FIGURE, IMAGES = "results.json", "results.md", "results.png", "images"
+CERTIFIED_FIGURE = "certified.png"
+CERTIFIED = "certified"      # the work item of a certification (not an attack name)
 # Config keys that decide the numbers: a resumed run must match them exactly.
 FIXED_KEYS = ("data", "images", "seed", "defence", "graybox")
 
@@ -46,6 +49,7 @@ class Plan:
     attacks: dict                # name -> AttackSpec
     conditions: tuple            # protocol order, parents included
     backbone: object = None      # torch backbone for the gradient cosine (None: skip it)
+    certify: object = None       # a CertifySpec: certify the smoothed targets (None: skip it)
     batch_size: int = 256
     progress: bool = True
     log: object = field(default=print)
@@ -66,6 +70,8 @@ def _load_result(out_dir, config, overwrite):
     changed = [k for k in FIXED_KEYS if old.get("config", {}).get(k) != config[k]]
     old_attacks = old.get("config", {}).get("attacks", {})
     changed += [f"attack {a}" for a in config["attacks"] if a in old_attacks and old_attacks[a] != config["attacks"][a]]
+    old_certify = old.get("config", {}).get("certify")
+    changed += ["certify"] if old_certify and config.get("certify") and old_certify != config["certify"] else []
     if old.get("schema") != SCHEMA or changed:
         raise ResumeError(f"{path}: made with other settings ({', '.join(changed) or 'schema'}); "
                           "use another output folder or --overwrite")
@@ -73,6 +79,8 @@ def _load_result(out_dir, config, overwrite):
     for key in ("targets", "conditions"):
         merged[key] = list(dict.fromkeys(old["config"].get(key, []) + config[key]))
     merged["attacks"] = {**old_attacks, **config["attacks"]}
+    if config.get("certify") or old_certify:
+        merged["certify"] = config.get("certify") or old_certify
     return {**old, "config": merged, "machine": machine()}
 
 
@@ -129,14 +137,37 @@ def _clean_accuracy(model, x, y, batch_size):
 
 
 def _work(plan, result):
-    """The measurements still missing: (condition, target, attack or None for clean)."""
+    """The measurements still missing: (condition, target, attack, ``CERTIFIED`` or None for clean).
+    With certification, the smoothed targets are certified instead of attacked."""
+    smoothed = smoothing_sigmas(plan.targets) if plan.certify is not None else {}
     todo = []
     for condition in plan.conditions:
         for target in plan.targets:
             done = result["results"].get(target, {}).get(condition, {})
             todo += [(condition, target, None)] if "clean" not in done else []
+            if target in smoothed:
+                certified = result["certified"].get(target, {})
+                todo += [(condition, target, CERTIFIED)] if (condition in CERTIFY_CONDITIONS
+                                                              and condition not in certified) else []
+                continue
             todo += [(condition, target, a) for a in plan.attacks if a not in done.get("robust", {})]
     return todo
+
+
+def _measure(plan, result, condition, target, kind, x, y):
+    model = plan.targets[target]
+    entry = result["results"].setdefault(target, {}).setdefault(condition, {"n": len(y), "robust": {}})
+    if kind is None:
+        entry["clean"] = _clean_accuracy(model, x, y, plan.batch_size)
+    elif kind == CERTIFIED:
+        sigma = smoothing_sigmas({target: model})[target]
+        with tqdm(total=len(y), desc=f"certify {target} / {condition}", unit="image", leave=False,
+                  disable=not plan.progress, dynamic_ncols=True) as bar:
+            result["certified"].setdefault(target, {})[condition] = certified_entry(
+                model, x, y, sigma, plan.certify, plan.config["seed"], plan.batch_size, progress=bar.update)
+    else:
+        flags = robust_flags(model, x, y, plan.attacks[kind], seed=plan.config["seed"], batch_size=plan.batch_size)
+        entry["robust"][kind] = int(flags.sum()) / len(y)
 
 
 def _save(out_dir, result):
@@ -148,6 +179,8 @@ def run(plan, out_dir, overwrite=False):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     result = _load_result(out_dir, plan.config, overwrite)
+    if plan.certify is not None:
+        result.setdefault("certified", {})     # present only in runs that certify
     y = torch.from_numpy(plan.labels)
     if plan.backbone is not None:
         for target, model in plan.targets.items():
@@ -157,18 +190,13 @@ def run(plan, out_dir, overwrite=False):
         _save(out_dir, result)
     cache, todo = {}, _work(plan, result)
     bar = tqdm(todo, desc="evaluate", unit="measurement", disable=not plan.progress, dynamic_ncols=True)
-    for condition, target, attack in bar:
-        bar.set_postfix_str(f"{condition} / {target} / {attack or 'clean'}")
+    for condition, target, kind in bar:
+        bar.set_postfix_str(f"{condition} / {target} / {kind or 'clean'}")
         x = _tensor(_condition_images(plan, condition, cache, out_dir, result))
-        entry = result["results"].setdefault(target, {}).setdefault(condition, {"n": len(y), "robust": {}})
-        model = plan.targets[target]
-        if attack is None:
-            entry["clean"] = _clean_accuracy(model, x, y, plan.batch_size)
-        else:
-            flags = robust_flags(model, x, y, plan.attacks[attack], seed=plan.config["seed"],
-                                 batch_size=plan.batch_size)
-            entry["robust"][attack] = int(flags.sum()) / len(y)
+        _measure(plan, result, condition, target, kind, x, y)
         _save(out_dir, result)
     write_atomic(out_dir / TABLE, markdown_table(result).encode())
     plot(result, out_dir / FIGURE)
+    if result.get("certified"):
+        plot_certified(result, out_dir / CERTIFIED_FIGURE)
     return result

@@ -1,8 +1,10 @@
 """What one training run depends on (torch-free, so the CLI can describe it without torch)."""
 from dataclasses import dataclass, field
 
-RECIPE_NAMES = ("standard", "fgsm-rs", "n-fgsm", "fast-bat")
+RECIPE_NAMES = ("standard", "fgsm-rs", "n-fgsm", "fast-bat", "gaussian", "fast-ls-l0")
 PRECISIONS = ("fp32", "bf16")     # of the CPU training passes (bf16: autocast, native bf16 CPUs)
+# The held-out/test robustness check of each recipe ("standard": none): the name of its metric.
+ROBUST_METRIC = {"gaussian": "noisy", "fast-ls-l0": "l0"}   # every other adversarial recipe: "pgd10"
 SCHEDULES = ("cyclic", "onecycle")
 
 
@@ -26,6 +28,8 @@ class TrainConfig:
     label_smoothing: float = 0.0      # soft labels (loss smoothing)
     trades_beta: float = 0.0          # > 0: TRADES-style clean CE + beta * KL(adv || clean)
     bat_lambda: float = 255 / 10      # Fast-BAT linearisation strength (1/lambda = step size)
+    noise_sigma: float = 0.0          # gaussian: std of the noise added to every training image
+    l0_pixels: int = 120              # fast-ls-l0: pixels of the 1-step sparse attack (sAT's training k)
     holdout: int = 1000               # last train images kept out for the overfit guard
     overfit_drop: float = 0.2         # stop when held-out PGD accuracy falls this far below its best
     limit: int = 0                    # > 0: train on the first `limit` images only (smoke runs)

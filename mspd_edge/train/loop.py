@@ -1,4 +1,5 @@
-"""The training loop: standard, FGSM-RS and Fast-BAT recipes, resumable, with an overfit guard."""
+"""The training loop: every recipe of ``recipes.py``, resumable, with an overfit guard on the
+recipe's own robustness check (PGD-10; noisy accuracy for gaussian; sparse-L0 for fast-ls-l0)."""
 import json
 import time
 from contextlib import nullcontext
@@ -10,12 +11,15 @@ import torch
 from tqdm import tqdm
 
 from ..data import load_npz
+from ..defaults import SPARSE_K
 from ..util import write_atomic
 from ..zoo.registry import build
 from .augment import random_crop_flip
-from .config import TrainConfig
+from .config import ROBUST_METRIC, TrainConfig
 from .evaluate import accuracy
 from .recipes import RECIPES
+
+L0_CHECK_STEPS = 20   # sparse-l0 iterations of fast-ls-l0's held-out and test check (k = SPARSE_K)
 
 def _lr_at(cfg, progress):
     """Learning rate at ``progress`` in [0, 1] of the run."""
@@ -52,11 +56,17 @@ def _state(model, opt, epoch, history, best, rng):
             "torch_rng": torch.get_rng_state()}
 
 
-def _check(model, held, cfg, device):
-    """Clean and PGD-10 accuracy on the held-out split (the overfit guard's signal)."""
-    clean = accuracy(model, *held, device=device)
-    robust = accuracy(model, *held, device=device, eps=cfg.eps, steps=10) if cfg.recipe != "standard" else None
-    return clean, robust
+def _metric(cfg):
+    """The name of the recipe's robustness check (None for "standard")."""
+    return None if cfg.recipe == "standard" else ROBUST_METRIC.get(cfg.recipe, "pgd10")
+
+
+def _check(model, split, cfg, device):
+    """Clean and robust accuracy (the recipe's check, None for standard) on ``split``."""
+    clean, metric = accuracy(model, *split, device=device), _metric(cfg)
+    options = {"pgd10": {"eps": cfg.eps, "steps": 10}, "noisy": {"noise_sigma": cfg.noise_sigma, "seed": cfg.seed},
+               "l0": {"l0_pixels": SPARSE_K, "steps": L0_CHECK_STEPS, "seed": cfg.seed}}.get(metric)
+    return clean, None if metric is None else accuracy(model, *split, device=device, **options)
 
 
 def _cpu_autocast(cfg, device):
@@ -123,30 +133,32 @@ def train(cfg: TrainConfig, resume=True, log=print):
         clean, robust = _check(model, held, cfg, device)
         score = clean if robust is None else robust
         history.append({"epoch": epoch + 1, "loss": loss, "train_acc": acc, "held_clean": clean,
-                        "held_pgd10": robust, "seconds": time.time() - t0})
+                        f"held_{_metric(cfg) or 'pgd10'}": robust, "seconds": time.time() - t0})
         log(f"epoch {epoch + 1}: loss {loss:.3f} train acc {acc:.3f} held-out clean {clean:.3f}"
-            + ("" if robust is None else f" PGD-10 {robust:.3f}") + f" ({time.time() - t0:.0f} s)")
+            + ("" if robust is None else f" {_metric(cfg)} {robust:.3f}") + f" ({time.time() - t0:.0f} s)")
         if best is None or score > best["score"]:
             best = {"score": score, "epoch": epoch + 1,
                     "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
         state = _state(model, opt, epoch + 1, history, best, rng)
         write_atomic(ckpt, lambda out: torch.save(state, out))
         if robust is not None and robust < best["score"] - cfg.overfit_drop:
-            log(f"catastrophic overfitting at epoch {epoch + 1}: PGD-10 {robust:.3f} "
+            log(f"catastrophic overfitting at epoch {epoch + 1}: {_metric(cfg)} {robust:.3f} "
                 f"< best {best['score']:.3f}; stopping, keeping epoch {best['epoch']}")
             break
     model.load_state_dict(best["state"])
     torch.save(best["state"], out / "best.pt")
     report = _report(model, test, cfg, history, best, classes, device)
     (out / "report.json").write_text(json.dumps(report, indent=2))
+    robust = report[f"test_{_metric(cfg) or 'pgd10'}"]
     log(f"test ({report['test_images']} images): clean {report['test_clean']:.3f}"
-        + ("" if report["test_pgd10"] is None else f" PGD-10 {report['test_pgd10']:.3f}"))
+        + ("" if robust is None else f" {_metric(cfg)} {robust:.3f}"))
     return report
 
 
 def _report(model, test, cfg, history, best, classes, device):
-    clean = accuracy(model, *test, device=device)
-    robust = accuracy(model, *test, device=device, eps=cfg.eps, steps=10) if cfg.recipe != "standard" else None
+    """The run's report; ``test_<metric>`` holds the recipe's robustness check (``test_pgd10``:
+    None for standard)."""
+    clean, robust = _check(model, test, cfg, device)
     return {"config": asdict(cfg), "best_epoch": best["epoch"], "history": history,
             "train_seconds": sum(h["seconds"] for h in history), "classes": classes,
-            "test_images": len(test[1]), "test_clean": clean, "test_pgd10": robust}
+            "test_images": len(test[1]), "test_clean": clean, f"test_{_metric(cfg) or 'pgd10'}": robust}

@@ -7,6 +7,12 @@
 - ``fast-bat``: Fast-BAT (Zhang et al. 2022): the linearised lower level gives delta*, and the
   implicit-gradient term (1/lambda) d/dtheta <grad_delta l(z), H_C grad_delta l(delta*)> is
   added with one Hessian-vector product (H_C masks coordinates the projection saturates).
+- ``gaussian``: cross-entropy on the batch plus Gaussian noise of std ``noise_sigma`` (Cohen
+  et al. 2019): the base classifier of a randomized-smoothing model.
+- ``fast-ls-l0``: Fast-LS-l0 (Zhong et al. 2025): a 1-step sparse-PGD attack on ``l0_pixels``
+  pixels (random start, ascending KL(p(x') || p(x))), soft labels (``label_smoothing``) and the
+  TRADES trade-off loss CE(x) + ``trades_beta`` KL(p(x') || p(x)) that smooth the loss landscape
+  one-step sparse training otherwise overfits on.
 All recipes honour ``label_smoothing`` (soft labels); fgsm-rs honours ``trades_beta``
 (TRADES-style trade-off loss, the loss smoothing of Zhong et al. 2025).
 """
@@ -15,7 +21,7 @@ from contextlib import nullcontext
 import torch
 import torch.nn.functional as F
 
-from ..attacks import fgsm_rs, n_fgsm
+from ..attacks import fgsm_rs, n_fgsm, sparse_pgd_step
 from .config import RECIPE_NAMES
 
 
@@ -98,4 +104,26 @@ def fast_bat_step(model, opt, x, y, cfg, scaler):
     return loss.item(), logits.detach()
 
 
-RECIPES = dict(zip(RECIPE_NAMES, (standard_step, fgsm_rs_step, n_fgsm_step, fast_bat_step)))
+def gaussian_step(model, opt, x, y, cfg, scaler):
+    if cfg.noise_sigma <= 0:
+        raise ValueError("the gaussian recipe needs noise_sigma > 0")
+    return standard_step(model, opt, x + cfg.noise_sigma * torch.randn_like(x), y, cfg, scaler)
+
+
+def _kl(logits, target_probs, reduction):
+    return F.kl_div(F.log_softmax(logits, 1), target_probs, reduction=reduction)
+
+
+def fast_ls_l0_step(model, opt, x, y, cfg, scaler):
+    with _autocast(x):
+        with torch.no_grad():
+            p_clean = F.softmax(model(x), 1)
+        adv = sparse_pgd_step(model, x, lambda logits: _kl(logits, p_clean, "none").sum(1), cfg.l0_pixels)
+        logits_clean, logits = model(x), model(adv)
+        loss = _ce(logits_clean, y, cfg) + cfg.trades_beta * _kl(logits, F.softmax(logits_clean, 1), "batchmean")
+    _apply(loss, opt, scaler)
+    return loss.item(), logits.detach()
+
+
+RECIPES = dict(zip(RECIPE_NAMES, (standard_step, fgsm_rs_step, n_fgsm_step, fast_bat_step, gaussian_step,
+                                  fast_ls_l0_step)))

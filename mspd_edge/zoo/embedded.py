@@ -9,6 +9,15 @@ CIFAR10_NORM = {"mean": [0.4914, 0.4822, 0.4465], "std": [0.2471, 0.2435, 0.2616
 # at epoch 5 of 6 (held-out PGD-10 0.18 -> 0.00), see README "Embedded models".
 ROBUST_TARGET = {"recipe": "n-fgsm", "epochs": 6, "lr_max": 0.2, "schedule": "cyclic", "alpha": 8 / 255}
 
+# Randomized smoothing's base classifiers (Cohen et al. 2019): cross-entropy on images plus
+# Gaussian noise of std sigma (manifest "smoothing_sigma"); the non-robust target's schedule.
+SMOOTHED = {"recipe": "gaussian", "epochs": 10, "batch_size": 256, "lr_max": 0.4, "schedule": "onecycle"}
+# Fast-LS-l0 (Zhong et al. 2025): 1-step sparse-PGD on 120 pixels, soft labels, TRADES beta 3
+# (CityU-MLO/sPGD's default trades_beta); the robust targets' cyclic schedule.
+L0_TARGET = {"recipe": "fast-ls-l0", "epochs": 8, "lr_max": 0.2, "schedule": "cyclic", "l0_pixels": 120,
+             "trades_beta": 3.0, "label_smoothing": 0.2}
+RESNET18 = {"depth": 18, "base_width": 16, **CIFAR10_NORM}
+
 EMBEDDED = {
     "cifar10-backbone": dict(
         role="backbone", arch="dm_preact_resnet",
@@ -41,4 +50,14 @@ EMBEDDED = {
         role="target", arch="resnet", arch_kwargs={"depth": 18, "base_width": 16, **CIFAR10_NORM},
         train={"recipe": "standard", "epochs": 8, "batch_size": 256, "lr_max": 0.4,
                "schedule": "onecycle", "label_smoothing": 0.1, "seed": 4}),
+    # Smoothed targets (`evaluate --certify`): role "smoothed", so plain runs do not attack them.
+    "cifar10-smoothed-025": dict(
+        role="smoothed", arch="resnet", arch_kwargs=RESNET18, smoothing_sigma=0.25,
+        train={**SMOOTHED, "noise_sigma": 0.25, "seed": 6}),
+    "cifar10-smoothed-050": dict(
+        role="smoothed", arch="resnet", arch_kwargs=RESNET18, smoothing_sigma=0.50,
+        train={**SMOOTHED, "noise_sigma": 0.50, "seed": 7}),
+    # The L0-robust unseen target of the sparse-l0 rows.
+    "cifar10-target-l0": dict(
+        role="target", arch="resnet", arch_kwargs=RESNET18, train={**L0_TARGET, "seed": 8}),
 }

@@ -52,6 +52,7 @@ class ModelInfo:
     arch_kwargs: dict = field(default_factory=dict, repr=False)
     source: str | None = None  # where the weights came from
     pair: str | None = None  # the default label classifier of a backbone
+    smoothing_sigma: float | None = None  # a randomized-smoothing base classifier's noise level
 
     @classmethod
     def for_dataset(cls, name, arch, arch_kwargs, dataset, source, **overrides):
@@ -59,4 +60,5 @@ class ModelInfo:
         meta = {**DATASETS[dataset], "classes": dataset_classes(dataset), **overrides}
         return cls(name=name, arch=arch, arch_kwargs=dict(arch_kwargs), dataset=dataset,
                    input_size=tuple(meta["input_size"]), classes=tuple(meta["classes"]),
-                   eps=float(meta["eps"]), source=source, pair=meta.get("pair"))
+                   eps=float(meta["eps"]), source=source, pair=meta.get("pair"),
+                   smoothing_sigma=meta.get("smoothing_sigma"))

@@ -37,7 +37,7 @@ _WRAPPER_PREFIXES = ("module.", "model.")
 _NORM_KEYS = {"mean": "mean", "mu": "mean", "normalize.mean": "mean",
               "std": "std", "sigma": "std", "normalize.std": "std"}
 _SHOWN_KEYS = 8
-_INFO_OVERRIDES = ("input_size", "eps", "classes", "pair")  # manifest fields that override the dataset's
+_INFO_OVERRIDES = ("input_size", "eps", "classes", "pair", "smoothing_sigma")  # manifest fields that override the dataset's
 
 
 def list_models():
@@ -101,7 +101,8 @@ def check_checkpoint(name, path, weights_only=True):
 
 
 def _embedded_specs():
-    specs = {name: {"arch": s["arch"], "arch_kwargs": s["arch_kwargs"], "pair": s.get("pair"), **CIFAR10}
+    specs = {name: {"arch": s["arch"], "arch_kwargs": s["arch_kwargs"], "pair": s.get("pair"), **CIFAR10,
+                    **{k: s[k] for k in ("smoothing_sigma",) if k in s}}
              for name, s in EMBEDDED.items()}
     for manifest in locate.shipped_manifests():
         specs[manifest.stem] = json.loads(manifest.read_text())

@@ -26,11 +26,12 @@ def camera(*args, stderr):
                             env=env, stdout=subprocess.DEVNULL, stderr=stderr)
 
 
-def wait_for(path, process, timeout=180):
+def wait_for(path, process, timeout=180, text=None):
+    """Wait while ``process`` runs until ``path`` exists (and holds ``text``)."""
     deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert process.poll() is None, "the command ended before writing a frame"
-        assert time.monotonic() < deadline, f"no {path.name} after {timeout} s"
+    while not path.exists() or (text is not None and text not in path.read_text(errors="replace")):
+        assert process.poll() is None, f"the command ended before {path.name} {text or 'was written'}"
+        assert time.monotonic() < deadline, f"no {path.name} {text or ''} after {timeout} s"
         time.sleep(0.02)
 
 
@@ -100,7 +101,8 @@ def test_second_ctrl_c_aborts_leaving_only_complete_frames(tiny_manifest, long_c
         try:
             wait_for(out / "frame_000000.png", process)
             process.send_signal(signal.SIGINT)
-            time.sleep(0.05)
+            # The second once the first was handled: two pending SIGINTs are delivered as one.
+            wait_for(tmp_path / "stderr.txt", process, text="stopping:")
             process.send_signal(signal.SIGINT)
             status = process.wait(timeout=60)
         finally:

@@ -8,7 +8,7 @@ from mspd_edge.cli import main
 
 from torch_free import run_without_torch
 
-CASCADE_COMMANDS = ("protect", "revert", "camera", "evaluate", "bench", "parity")
+CASCADE_COMMANDS = ("protect", "revert", "camera", "evaluate", "bench", "parity", "verify")
 BACKEND_OPTIONS = ("--backbone", "--classifier", "--device", "--model-dir", "--provider", "--threads")
 
 

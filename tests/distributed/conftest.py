@@ -1,16 +1,47 @@
 """Distributed tests: a real local Ray cluster and a real S3-compatible server on 127.0.0.1.
 
 Everything Ray and moto write stays in the test's temporary folder: HOME (Ray's auth token),
-RAY_TMPDIR and the cluster's temp dir point there; each module's cluster is shut down and no
-Ray process of it may survive. The models: the tiny pair of tests/conftest.py (``tiny_bundle``).
+RAY_TMPDIR and the cluster's temp dir (its session logs, Ray Data's ``ray-data.log``) point
+there, and what the test process prints and logs (Ray Data, the raylet's error messages, the
+core worker's log lines) goes to ``output.txt`` in the test's ``tmp_path``, so a failure report
+shows the assertion and names that file. Each module's cluster is shut down and no process it started may
+survive. The models: the tiny pair of tests/conftest.py (``tiny_bundle``).
 """
 import numpy as np
 import pytest
 from PIL import Image
-from ray_helpers import OBJECT_STORE_BYTES, PHOTO_SIDE, PHOTOS, wait_until_gone
+from ray_helpers import OBJECT_STORE_BYTES, PHOTO_SIDE, PHOTOS, own_processes, wait_until_gone
 
 ray = pytest.importorskip("ray")
 pytest.importorskip("moto.server")
+
+
+OUTPUT_FILE = pytest.StashKey()
+
+
+@pytest.fixture(autouse=True)
+def _output_file(request, tmp_path):
+    """Where :func:`pytest_runtest_makereport` puts what the test printed and logged."""
+    request.node.stash[OUTPUT_FILE] = tmp_path / "output.txt"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Move the captured output of each phase (fd-level: Ray's C++ lines too) out of the report
+    into the test's ``output.txt``; the report names the file."""
+    report = yield
+    path = item.stash.get(OUTPUT_FILE, None)
+    captured = [(name, text) for name, text in report.sections if name.startswith("Captured ")]
+    if path is None or not captured:
+        return report
+    with path.open("a") as out:
+        for name, text in captured:
+            if name.endswith(f" {call.when}"):
+                out.write(f"----- {name}\n{text}\n")
+    report.sections = [section for section in report.sections if section not in captured]
+    report.sections.append(("Captured output", f"in {path}"))
+    return report
+
 
 @pytest.fixture(scope="session")
 def ray_session_home(tmp_path_factory):
@@ -22,9 +53,14 @@ def ray_session_home(tmp_path_factory):
 @pytest.fixture(scope="module")
 def ray_home(tmp_path_factory, ray_session_home):
     """A private HOME, RAY_TMPDIR and mspd-edge cache (where actors unpack the model bundle)
-    for the module, restored afterwards; the temp root."""
+    for the module, no RAY_ADDRESS (a cluster someone else runs), and Ray Data's progress off
+    (as the command sets it), restored afterwards; the temp root."""
+    from ray.data import DataContext
+
     root = tmp_path_factory.mktemp("r")
     with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DataContext.get_current(), "enable_progress_bars", False)
+        patch.delenv("RAY_ADDRESS", raising=False)
         patch.setenv("HOME", str(ray_session_home))
         for key, folder in (("RAY_TMPDIR", "t"), ("MSPD_EDGE_CACHE", "cache")):
             patch.setenv(key, str(root / folder))
@@ -33,14 +69,16 @@ def ray_home(tmp_path_factory, ray_session_home):
 
 @pytest.fixture(scope="module")
 def ray_cluster(ray_home):
-    """A local Ray cluster of 2 CPUs for the module; its GCS address."""
-    ray.init(num_cpus=2, _temp_dir=str(ray_home / "t"), include_dashboard=False,
+    """A new local Ray cluster of 2 CPUs for the module (never one already running); its GCS
+    address."""
+    ray.init(address="local", num_cpus=2, _temp_dir=str(ray_home / "t"), include_dashboard=False,
              object_store_memory=OBJECT_STORE_BYTES, log_to_driver=False, logging_level="error")
     try:
         yield ray.get_runtime_context().gcs_address
     finally:
+        processes = own_processes()
         ray.shutdown()
-        assert wait_until_gone(ray_home) == [], "Ray processes left running"
+        assert wait_until_gone(processes) == [], "Ray processes left running (killed)"
 
 
 @pytest.fixture(scope="module")

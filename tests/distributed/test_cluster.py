@@ -1,10 +1,12 @@
 """A job on a 2-node Ray cluster (``ray.cluster_utils.Cluster``, one CPU per node): an actor
 reserves 0.75 CPU, so the two actors must run on different nodes, each beside its I/O tasks."""
+import pytest
 import ray
-from ray_helpers import OBJECT_STORE_BYTES, wait_until_gone
+from ray_helpers import OBJECT_STORE_BYTES, own_processes, wait_until_gone
 from ray_helpers import COUNTS, hidden, local_protect, pngs, run_ray
 
 
+@pytest.mark.slow   # two more nodes to start and stop: the suite's second-slowest test
 def test_two_nodes_write_what_the_local_engine_writes(ray_home, inputs, tiny_bundle, tmp_path):
     from ray.cluster_utils import Cluster
 
@@ -18,9 +20,10 @@ def test_two_nodes_write_what_the_local_engine_writes(ray_home, inputs, tiny_bun
         result = run_ray(inputs, tmp_path / "out", tiny_bundle, workers=2)
         assert (result.workers.count, result.workers.cpus) == (2, 0.75)
     finally:
+        processes = own_processes()
         ray.shutdown()
         cluster.shutdown()
     assert local_protect(inputs, tmp_path / "local", tiny_bundle).exit_code == 1
     assert result.counts == COUNTS
     assert pngs(tmp_path / "out") == pngs(tmp_path / "local") and hidden(tmp_path / "out") == []
-    assert wait_until_gone(ray_home) == [], "Ray processes left running"
+    assert wait_until_gone(processes) == [], "Ray processes left running (killed)"

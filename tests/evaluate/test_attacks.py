@@ -72,7 +72,11 @@ def test_attack_spec_defaults_and_unknown_name():
     assert attack_spec("square").steps == 5000
     assert attack_spec("autoattack", model_eps=4 / 255).eps == pytest.approx(4 / 255)
     assert attack_spec("pgd-l2", eps=1.0, steps=20, model_eps=4 / 255) == AttackSpec("pgd-l2", 1.0, 20)
-    with pytest.raises(ValueError, match="pgd-linf, pgd-l2, autoattack, square"):
+    sparse = attack_spec("sparse-l0")
+    assert (sparse.eps, sparse.norm, sparse.describe()) == (20, "L0", {"pixels": 20, "iterations": sparse.steps})
+    assert attack_spec("sparse-l0", input_size=(3, 224, 224)).eps == 20 * 49
+    assert linf.describe() == {"eps": linf.eps, "steps": 10}
+    with pytest.raises(ValueError, match="pgd-linf, pgd-l2, autoattack, square, sparse-l0"):
         attack_spec("fgsm")
     with pytest.raises(ValueError, match="eps must be > 0"):
         attack_spec("pgd-linf", eps=0)

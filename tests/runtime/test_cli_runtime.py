@@ -47,8 +47,10 @@ def test_protect_ort_matches_torch(photos, tiny_bundle, tiny_zoo, tmp_path):
 
 
 def test_runtime_option_errors(photos, tiny_bundle, tmp_path):
-    result = invoke("protect", photos, "-o", tmp_path, "--model-dir", tiny_bundle)
+    result = invoke("protect", photos, "-o", tmp_path, "--backend", "torch", "--model-dir", tiny_bundle)
     assert result.exit_code == 2 and "--model-dir goes with --backend ort or trt" in result.output
+    result = invoke("protect", photos, "-o", tmp_path / "auto", "--model-dir", tiny_bundle, *FAST)
+    assert result.exit_code == 0, result.output   # --backend auto: an export runs on ort
     if "cuda" not in available_providers():
         result = invoke("protect", photos, "-o", tmp_path, "--backend", "ort", "--provider", "cuda",
                         "--model-dir", tiny_bundle)

@@ -24,6 +24,21 @@ def test_recipes_run_end_to_end(cifar10_dir, tmp_path, recipe, extra):
     assert (tmp_path / "best.pt").exists() and json.loads((tmp_path / "report.json").read_text())
 
 
+@pytest.mark.parametrize("recipe,extra,metric", [("gaussian", {"noise_sigma": 0.25}, "noisy"),
+                                                 ("fast-ls-l0", {"l0_pixels": 10, "trades_beta": 3.0,
+                                                                 "label_smoothing": 0.2}, "l0")])
+def test_threat_recipes_run_end_to_end(cifar10_dir, tmp_path, recipe, extra, metric):
+    cfg = TrainConfig(recipe=recipe, data=str(cifar10_dir), out=str(tmp_path), **TINY, **extra)
+    report = train(cfg, log=lambda _: None)
+    assert 0 <= report[f"test_{metric}"] <= 1 and "test_pgd10" not in report
+    assert f"held_{metric}" in report["history"][0]
+
+
+def test_gaussian_recipe_needs_a_sigma(cifar10_dir, tmp_path):
+    with pytest.raises(ValueError, match="noise_sigma"):
+        train(TrainConfig(recipe="gaussian", data=str(cifar10_dir), out=str(tmp_path), **TINY), log=lambda _: None)
+
+
 def test_resume_continues_from_checkpoint(cifar10_dir, tmp_path):
     cfg = TrainConfig(recipe="standard", data=str(cifar10_dir), out=str(tmp_path), **TINY)
     train(cfg, log=lambda _: None)

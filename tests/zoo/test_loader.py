@@ -196,14 +196,14 @@ def test_embedded_not_shipped_yet(weights_dir):
         load_model("cifar10-backbone")
 
 
-def _ship(weights_dir, name, arch, arch_kwargs, role="target"):
+def _ship(weights_dir, name, arch, arch_kwargs, role="target", **extra):
     torch.manual_seed(0)
     reference = build(arch, **arch_kwargs).eval()
     torch.save({k: v.half() if v.is_floating_point() else v
                 for k, v in reference.state_dict().items()}, weights_dir / f"{name}.pt")
     manifest = {"name": name, "role": role, "arch": arch, "arch_kwargs": arch_kwargs,
                 "dataset": "cifar10", "input_size": [3, 32, 32], "eps": 8 / 255,
-                "classes": [f"c{i}" for i in range(10)]}
+                "classes": [f"c{i}" for i in range(10)], **extra}
     (weights_dir / f"{name}.json").write_text(json.dumps(manifest))
     return reference.float()
 
@@ -223,6 +223,18 @@ def test_other_manifests_are_listed_and_loadable_by_name_or_path(weights_dir):
     assert "cifar10-test-wrn" in list_models()
     assert load_model("cifar10-test-wrn").info.arch == "dm_wide_resnet"
     assert load_model(weights_dir / "cifar10-test-wrn.json").info.name == "cifar10-test-wrn"
+
+
+def test_smoothed_targets_carry_their_sigma(weights_dir):
+    for name in ("cifar10-smoothed-025", "cifar10-smoothed-050"):
+        spec = EMBEDDED[name]
+        assert spec["smoothing_sigma"] == spec["train"]["noise_sigma"] and spec["train"]["recipe"] == "gaussian"
+        _ship(weights_dir, name, spec["arch"], {**spec["arch_kwargs"], "base_width": 4}, role="smoothed",
+              smoothing_sigma=spec["smoothing_sigma"])
+        assert load_model(name).info.smoothing_sigma == spec["smoothing_sigma"]
+    assert EMBEDDED["cifar10-target-l0"]["train"]["recipe"] == "fast-ls-l0"
+    _ship(weights_dir, "plain", "resnet", {"depth": 18, "base_width": 4})
+    assert load_model("plain").info.smoothing_sigma is None
 
 
 def test_checkpoint_path_named_after_its_model(tiny_ids, tmp_path):

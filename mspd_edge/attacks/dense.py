@@ -1,4 +1,4 @@
-"""Small white-box attacks used to train and check models (PGD / FGSM with random start).
+"""Dense white-box attacks used to train and check models (PGD / FGSM with random start).
 
 The evaluation issue brings maintained libraries (AutoAttack); these are the ones training
 needs inside its loop, written out so they run without extra dependencies.

@@ -1,0 +1,19 @@
+#!/bin/bash
+# The threat runs of issue #23 (resumable: run again to continue), after the three models are
+# trained and shipped (python scripts/train_embedded.py cifar10-smoothed-025 cifar10-smoothed-050
+# cifar10-target-l0). Shipped defence, seed 0. THREADS=N sets torch threads (default 2).
+# 1. certified L2 accuracy of the smoothed targets, first 500 test images, n = 1,000 (CPU);
+# 2. sparse-l0 (k = 20, 300 iterations) on the robust targets and the L0-robust one, first 500;
+# 3. AutoAttack standard L-inf 8/255 on the first 1,000 (a GPU job: DEVICE=cuda).
+# Run from the repository root.
+set -e
+DATA=../shared/data/cifar10/test.npz
+RUN="--data $DATA --threads ${THREADS:-2} --device ${DEVICE:-cpu}"
+mspd-edge evaluate $RUN --images 500 -o benchmarks/results/evaluate-cifar10-certify-500 \
+    --targets cifar10-smoothed-025,cifar10-smoothed-050 --certify --conditions none,mspd,reverted-white
+mspd-edge evaluate $RUN --images 500 -o benchmarks/results/evaluate-cifar10-sparse-l0-500 \
+    --targets cifar10-target-resnet18,cifar10-target-preact,cifar10-target-wrn,cifar10-target-l0 \
+    --attacks sparse-l0 --conditions none,mspd
+mspd-edge evaluate $RUN --images 1000 -o benchmarks/results/evaluate-cifar10-autoattack-1000 \
+    --targets cifar10-target-resnet18,cifar10-target-preact,cifar10-target-wrn --attacks autoattack \
+    --conditions none,mspd
