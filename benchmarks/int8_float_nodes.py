@@ -22,7 +22,7 @@ from mspd_edge.calibration.int8 import float_nodes, own_weights, quantize_int8
 from mspd_edge.data import load_npz
 from mspd_edge.export import export_bundle
 from mspd_edge.runtime.cascade import OrtBackend
-from mspd_edge.runtime.compare import array_error
+from mspd_edge.measure.compare import array_error
 from mspd_edge.zoo import load_model
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10"

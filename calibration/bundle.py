@@ -15,8 +15,9 @@ from pathlib import Path
 import onnx
 
 from mspd_edge import defaults
+from mspd_edge.bundle import MANIFEST, Bundle, check_manifest, manifest_precision
 from mspd_edge.digest import sha256_file
-from mspd_edge.export.bundle import MANIFEST, read_manifest, save_graph
+from mspd_edge.export.bundle import save_graph
 from mspd_edge.export.step import mcgs_step_graph
 
 from .fp16 import to_fp16
@@ -49,8 +50,8 @@ def reduce_bundle(source, out_dir, precision, images=None, *, image_set=None,
     if precision not in REDUCED:
         raise CalibrationError(f"precision must be one of {REDUCED}, got {precision!r}")
     source = Path(source)
-    manifest = read_manifest(source)
-    if manifest.get("precision", "fp32") != "fp32":
+    manifest = Bundle(source).verify_all().manifest
+    if manifest_precision(manifest) != "fp32":
         raise CalibrationError(f"{source}: holds {manifest['precision']} graphs; reduce an fp32 export")
     feeds = None
     if precision == "int8":
@@ -74,6 +75,7 @@ def reduce_bundle(source, out_dir, precision, images=None, *, image_set=None,
             _copy_graph(source, out, graph, manifest, reduced)
     if precision == "int8":
         reduced["calibration"] = _calibration_record(image_set, len(images), n_samples, seed, method)
+    check_manifest(reduced, out / MANIFEST)
     (out / MANIFEST).write_text(json.dumps(reduced, indent=2) + "\n")
     return reduced
 

@@ -27,7 +27,7 @@ def default_source():
 def calibration_images(source=None, count=COUNT):
     """``(uint8 images, a name for the manifest)``: the first ``count`` images of ``source``."""
     from mspd_edge.io import ImageError
-    from mspd_edge.runtime.bench import load_images
+    from mspd_edge.data import load_images
 
     source = source or default_source()
     if source is None:

@@ -8,8 +8,9 @@ labels them.
 import numpy as np
 
 from mspd_edge import defaults
+from mspd_edge.bundle import IMAGES, LABELS
+from mspd_edge.imaging import model_inputs
 from mspd_edge.noise import batch_noise, image_key
-from mspd_edge.runtime.compare import model_inputs
 
 
 def noisy_copies(x, noise, eps):
@@ -28,5 +29,5 @@ def calibration_feeds(backend, images, n_samples=defaults.N_SAMPLES, seed=0):
     for k, image in enumerate(images):
         (noise,) = batch_noise(seed, [image_key(image)], n_samples, x.shape[1:], 1)
         copies = noisy_copies(x[k:k + 1], noise, backend.default_eps)
-        feeds.append({"images": copies, "labels": np.repeat(labels[k:k + 1], n_samples)})
+        feeds.append({IMAGES: copies, LABELS: np.repeat(labels[k:k + 1], n_samples)})
     return feeds

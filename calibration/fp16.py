@@ -9,10 +9,10 @@ and the one-hot difference are where fp16's 11-bit mantissa would cost the most.
 """
 import onnx
 
+from mspd_edge.bundle import LABELS, LOGITS
 from mspd_edge.export.onnxutil import topological_nodes
 
 WEIGHT_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
-LOGITS, LABELS = "logits", "labels"
 
 
 def loss_head(model):

@@ -24,7 +24,9 @@ import logging
 
 import onnx
 
-from .fp16 import LOGITS, WEIGHT_OPS, loss_head
+from mspd_edge.bundle import LOGITS
+
+from .fp16 import WEIGHT_OPS, loss_head
 
 FLOAT_NEAR_INPUT = 5
 METHODS = {"percentile": "Percentile", "minmax": "MinMax", "entropy": "Entropy"}   # ORT's names

@@ -6,25 +6,22 @@ A backbone becomes four graphs (see docs/export.md): ``backbone`` (images -> log
 and ``classifier``, plus ``manifest.json``.
 
 * :func:`export_bundle` writes a bundle (``bundle.py``);
-* :func:`read_manifest` / :func:`check_bundle` read and check one without torch;
+* :func:`check_bundle` checks one without torch (the bundle contract, which the runtime and
+  calibration read too, is :mod:`mspd_edge.bundle`);
 * :func:`gradient_graph` (``gradient.py``), :func:`mcgs_step_graph` (``step.py``) and
   :func:`check_model` (``trt_support.py``) are the pieces.
 
 Importing this package imports nothing heavy: each name is loaded on first use.
 """
-from importlib import import_module
+from mspd_edge.util import lazy_attributes
 
 _LAZY = {
-    "export_bundle": "bundle", "read_manifest": "bundle", "check_bundle": "bundle",
-    "check_file": "bundle", "gradient_graph": "gradient", "UnsupportedOperatorError": "gradient",
-    "mcgs_step_graph": "step", "check_model": "trt_support", "ExportError": "onnxutil",
-    "torch_forward_graph": "graphs", "onnx_forward_graph": "graphs",
+    "export_bundle": ".bundle", "check_bundle": ".bundle",
+    "check_file": ".bundle", "gradient_graph": ".gradient", "UnsupportedOperatorError": ".gradient",
+    "mcgs_step_graph": ".step", "check_model": ".trt_support", "ExportError": ".onnxutil",
+    "torch_forward_graph": ".graphs", "onnx_forward_graph": ".graphs",
 }
 
 __all__ = sorted(_LAZY)
 
-
-def __getattr__(name):
-    if name in _LAZY:
-        return getattr(import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)

@@ -1,7 +1,7 @@
-"""An export bundle: a folder with the ONNX graphs and ``manifest.json``.
+"""Writing an export bundle (the contract: :mod:`mspd_edge.bundle`) and checking its graphs.
 
-``export_bundle`` writes it (needs torch only when given torch modules); ``read_manifest`` and
-``check_bundle`` read and check it with onnx alone, so a torch-free device can use them.
+``export_bundle`` writes it (needs torch only when given torch modules); ``check_bundle``
+checks it with onnx alone, so a torch-free device can use it.
 """
 import json
 from pathlib import Path
@@ -9,15 +9,13 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from ..digest import sha256_file
-from .onnxutil import (BATCH, IMAGES, LABELS, OPSET, ExportError, input_chw,
-                       num_classes, op_counts, opset_of)
+from mspd_edge import __version__
+from mspd_edge.bundle import (BATCH, FILES, FORMAT, FORMAT_VERSION, GRAD, IMAGES, LABELS, MANIFEST,
+                              Bundle, check_manifest)
+from mspd_edge.digest import sha256_file
+from mspd_edge.util import first_line
 
-FORMAT = "mspd-edge-onnx"
-FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
-GRAPHS = ("backbone", "backbone_grad", "mcgs_step", "classifier")
-FILES = {g: f"{g}.onnx" for g in GRAPHS}
+from .onnxutil import OPSET, ExportError, input_chw, num_classes, op_counts, opset_of
 
 
 def _signature(model):
@@ -64,9 +62,8 @@ def _check_dynamic_batch(forward, what):
         one = session.run(None, {IMAGES: x[:1]})[0]
         two = session.run(None, {IMAGES: x})[0]
     except Exception as err:  # noqa: BLE001 - ORT raises its own types
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ExportError(f"the {what} graph does not run with a dynamic batch (was it exported with "
-                          f"a fixed batch size?): {first}") from None
+                          f"a fixed batch size?): {first_line(err)}") from None
     if not np.allclose(one[0], two[0], rtol=1e-3, atol=1e-4):
         raise ExportError(f"the {what} graph gives batch-dependent logits (exported with a fixed "
                           "batch size?)")
@@ -80,7 +77,7 @@ def _verify_against_torch(module, grad_model, input_size, n=2, seed=0):
         return None
     import torch
 
-    from ..reference import input_grad
+    from mspd_edge.reference import input_grad
 
     rng = np.random.default_rng(seed)
     x = rng.random((n, *input_size), dtype=np.float32)
@@ -90,7 +87,7 @@ def _verify_against_torch(module, grad_model, input_size, n=2, seed=0):
     options.log_severity_level = 3
     session = ort.InferenceSession(grad_model.SerializeToString(), options,
                                    providers=["CPUExecutionProvider"])
-    got = session.run(["grad"], {IMAGES: x, LABELS: y})[0].astype(np.float64)
+    got = session.run([GRAD], {IMAGES: x, LABELS: y})[0].astype(np.float64)
     was_training = module.training
     module.eval()
     try:
@@ -133,7 +130,7 @@ def export_bundle(backbone, out_dir, *, classifier=None, input_size=None, classe
     if eps is None:
         eps = getattr(info, "eps", None)
     if eps is None:
-        from ..defaults import EPS_BY_INPUT_SIZE
+        from mspd_edge.defaults import EPS_BY_INPUT_SIZE
         eps = EPS_BY_INPUT_SIZE.get(chw[1])
         if eps is None:
             raise ExportError(f"no default eps for input size {chw[1]}x{chw[2]}: pass eps")
@@ -182,6 +179,7 @@ def export_bundle(backbone, out_dir, *, classifier=None, input_size=None, classe
         result = _verify_against_torch(backbone, models["backbone_grad"], chw)
         if result is not None:
             manifest["verification"] = {"backbone_grad_vs_torch": result}
+    check_manifest(manifest, out / MANIFEST)
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 
@@ -203,8 +201,6 @@ def save_graph(manifest, out, graph, model, file, doc, precision="fp32", **extra
 
 
 def _versions(*sources):
-    from .. import __version__
-
     versions = {"mspd_edge": __version__, "onnx": onnx.__version__}
     if any(_is_torch_module(s) for s in sources):
         import torch
@@ -217,61 +213,12 @@ def _versions(*sources):
     return versions
 
 
-def read_manifest(bundle_dir, verify_hashes=True):
-    """The manifest of a bundle; with ``verify_hashes`` every graph file must match its sha256."""
-    bundle = Path(bundle_dir)
-    path = bundle / MANIFEST
-    try:
-        manifest = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ExportError(f"{path}: no manifest (not an export bundle)") from None
-    except json.JSONDecodeError as err:
-        raise ExportError(f"{path}: not valid JSON ({err})") from None
-    if manifest.get("format") != FORMAT:
-        raise ExportError(f"{path}: not an mspd-edge ONNX bundle manifest")
-    missing = [key for key in ("backbone", "backbone_grad", "mcgs_step") if key not in manifest]
-    if missing:
-        raise ExportError(f"{path}: missing keys {missing}")
-    if verify_hashes:
-        for g in GRAPHS:
-            if g not in manifest:
-                continue
-            file = bundle / manifest[g]
-            if not file.is_file():
-                raise ExportError(f"{file}: missing (listed in {MANIFEST})")
-            want = manifest.get("sha256", {}).get(manifest[g])
-            if want and sha256_file(file) != want:
-                raise ExportError(f"{file}: sha256 does not match {MANIFEST} (file changed)")
-    return manifest
-
-
 def check_bundle(bundle_dir):
-    """Check every graph of a bundle: integrity, onnx.checker, shape inference, TensorRT table.
-
-    Returns ``{graph: GraphReport}``; raises :class:`ExportError` for an unreadable manifest.
-    """
-    from .trt_support import GraphReport
-
-    bundle = Path(bundle_dir)
-    manifest = read_manifest(bundle, verify_hashes=False)
-    reports = {}
-    for g in GRAPHS:
-        if g not in manifest:
-            continue
-        file = bundle / manifest[g]
-        if not file.is_file():
-            report = GraphReport(manifest[g], ok=False)
-            report.problems.append({"node": "(file)", "op": "-", "reason": "file missing"})
-            reports[g] = report
-            continue
-        report = check_file(file)
-        want = manifest.get("sha256", {}).get(manifest[g])
-        if want and sha256_file(file) != want:
-            report.ok = False
-            report.problems.insert(0, {"node": "(file)", "op": "-",
-                                       "reason": f"sha256 does not match {MANIFEST}"})
-        reports[g] = report
-    return reports
+    """Check every graph of a bundle: the contract and each graph's sha256 (the runtime's checks,
+    :class:`~mspd_edge.bundle.BundleError` when one fails), then onnx.checker, shape inference
+    and the TensorRT table. Returns ``{graph: GraphReport}``."""
+    bundle = Bundle(bundle_dir).verify_all()
+    return {g: check_file(bundle.path(g)) for g in bundle.graphs}
 
 
 def check_file(path):
@@ -293,6 +240,5 @@ def check_file(path):
             fn()
         except Exception as err:  # noqa: BLE001
             report.ok = False
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            report.problems.insert(0, {"node": "(model)", "op": "-", "reason": f"{what}: {first}"})
+            report.problems.insert(0, {"node": "(model)", "op": "-", "reason": f"{what}: {first_line(err)}"})
     return report

@@ -23,10 +23,10 @@ from collections import defaultdict
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
-from .onnxutil import (BATCH, IMAGES, LABELS, LOGITS, Builder, ExportError, Shapes, finalize,
-                       make_model, opset_of)
+from mspd_edge.bundle import BATCH, GRAD, IMAGES, LABELS, LOGITS, LOSS
 
-GRAD, LOSS = "grad", "loss"
+from .onnxutil import Builder, ExportError, Shapes, finalize, make_model, node_attr, opset_of
+
 _INT64_MAX = np.iinfo(np.int64).max
 _INT64_MIN_PLUS = -np.iinfo(np.int64).max   # what torch's exporter writes for "to the start"
 
@@ -45,13 +45,6 @@ FOLD_BUDGET_BYTES = 3 << 29
 
 class UnsupportedOperatorError(ExportError):
     """An operator on the differentiated path has no gradient rule (or an unsupported form)."""
-
-
-def _attr(node, name, default=None):
-    for a in node.attribute:
-        if a.name == name:
-            return helper.get_attribute_value(a)
-    return default
 
 
 def _describe(node):
@@ -167,11 +160,10 @@ class _Reverse:
     def spatial_attrs(self, node, x, y, kernel):
         """Explicit pads, strides, dilations of a 2-D conv/pool node (auto_pad resolved)."""
         nsp = len(kernel)
-        strides = list(_attr(node, "strides", [1] * nsp))
-        dilations = list(_attr(node, "dilations", [1] * nsp))
-        pads = list(_attr(node, "pads", [0] * (2 * nsp)))
-        auto = _attr(node, "auto_pad", b"NOTSET")
-        auto = auto.decode() if isinstance(auto, bytes) else auto
+        strides = list(node_attr(node, "strides", [1] * nsp))
+        dilations = list(node_attr(node, "dilations", [1] * nsp))
+        pads = list(node_attr(node, "pads", [0] * (2 * nsp)))
+        auto = node_attr(node, "auto_pad", "NOTSET")
         if auto in ("SAME_UPPER", "SAME_LOWER"):
             in_sp = self.static(x, range(2, 2 + nsp))
             out_sp = self.static(y, range(2, 2 + nsp))
@@ -334,12 +326,12 @@ def _relu(ad, node, dy, x, y):
 
 
 def _leaky_relu(ad, node, dy, x, y):
-    alpha = ad.b.const(np.float32(_attr(node, "alpha", 0.01)))
+    alpha = ad.b.const(np.float32(node_attr(node, "alpha", 0.01)))
     return ad.b.op("Where", [ad.b.op("Greater", [x, ad.zero()]), dy, ad.b.op("Mul", [dy, alpha])])
 
 
 def _elu(ad, node, dy, x, y):
-    alpha = ad.b.const(np.float32(_attr(node, "alpha", 1.0)))
+    alpha = ad.b.const(np.float32(node_attr(node, "alpha", 1.0)))
     neg = ad.b.op("Mul", [dy, ad.b.op("Add", [y, alpha])])
     return ad.b.op("Where", [ad.b.op("Greater", [x, ad.zero()]), dy, neg])
 
@@ -361,8 +353,7 @@ def _erf(ad, node, dy, x, y):
 
 
 def _gelu(ad, node, dy, x, y):
-    approx = _attr(node, "approximate", b"none")
-    if (approx.decode() if isinstance(approx, bytes) else approx) != "none":
+    if node_attr(node, "approximate", "none") != "none":
         raise UnsupportedOperatorError(f"{_describe(node)}: only approximate='none' is differentiated")
     b = ad.b
     cdf = b.op("Mul", [b.const(np.float32(0.5)), b.op("Add", [ad.one(), b.op(
@@ -402,8 +393,8 @@ def _softplus(ad, node, dy, x, y):
 
 def _hard_sigmoid(ad, node, dy, x, y):
     b = ad.b
-    alpha = np.float32(_attr(node, "alpha", 0.2))
-    beta = np.float32(_attr(node, "beta", 0.5))
+    alpha = np.float32(node_attr(node, "alpha", 0.2))
+    beta = np.float32(node_attr(node, "beta", 0.5))
     t = b.op("Add", [b.op("Mul", [x, b.const(alpha)]), b.const(beta)])
     inside = b.op("And", [b.op("Greater", [t, ad.zero()]), b.op("Less", [t, ad.one()])])
     return b.op("Where", [inside, b.op("Mul", [dy, b.const(alpha)]), ad.zero()])
@@ -437,7 +428,7 @@ def _pow(ad, node, dys):
 def _clip(ad, node, dys):
     b, x = ad.b, node.input[0]
     if ad.opset < 11:
-        lo, hi = _attr(node, "min"), _attr(node, "max")
+        lo, hi = node_attr(node, "min"), node_attr(node, "max")
         lo = None if lo is None else b.const(np.float32(lo))
         hi = None if hi is None else b.const(np.float32(hi))
     else:
@@ -459,7 +450,7 @@ def _passthrough(ad, node, dys):
 
 
 def _cast(ad, node, dys):
-    if _attr(node, "to") != TensorProto.FLOAT or ad.shapes.types.get(node.input[0]) != TensorProto.FLOAT:
+    if node_attr(node, "to") != TensorProto.FLOAT or ad.shapes.types.get(node.input[0]) != TensorProto.FLOAT:
         raise UnsupportedOperatorError(f"{_describe(node)}: only float32 -> float32 casts are differentiated")
     ad.emit(node, 0, dys[0])
 
@@ -470,7 +461,7 @@ def _reshape(ad, node, dys):
 
 def _transpose(ad, node, dys):
     rank = len(ad.dims(node.input[0]))
-    perm = list(_attr(node, "perm", list(range(rank))[::-1]))
+    perm = list(node_attr(node, "perm", list(range(rank))[::-1]))
     ad.emit(node, 0, ad.b.op("Transpose", [dys[0]], "transpose_bwd", perm=[int(i) for i in np.argsort(perm)]))
 
 
@@ -479,7 +470,7 @@ def _expand(ad, node, dys):
 
 
 def _concat(ad, node, dys):
-    axis = _attr(node, "axis")
+    axis = node_attr(node, "axis")
     rank = len(ad.dims(node.output[0]))
     axis = axis % rank
     offset = 0
@@ -495,7 +486,7 @@ def _concat(ad, node, dys):
 
 def _split(ad, node, dys):
     b = ad.b
-    axis = _attr(node, "axis", 0) % len(ad.dims(node.input[0]))
+    axis = node_attr(node, "axis", 0) % len(ad.dims(node.input[0]))
     parts = []
     for out, dy in zip(node.output, dys):
         if dy is None:
@@ -542,13 +533,12 @@ def _slice(ad, node, dys):
 
 
 def _pad(ad, node, dys):
-    mode = _attr(node, "mode", b"constant")
-    mode = mode.decode() if isinstance(mode, bytes) else mode
+    mode = node_attr(node, "mode", "constant")
     if mode != "constant":
         raise UnsupportedOperatorError(f"{_describe(node)}: Pad mode {mode!r} is not differentiated")
     x = node.input[0]
     rank = len(ad.dims(x))
-    pads = ad.const(node, 1) if ad.opset >= 11 else np.array(_attr(node, "pads"), np.int64)
+    pads = ad.const(node, 1) if ad.opset >= 11 else np.array(node_attr(node, "pads"), np.int64)
     pads = [int(p) for p in pads]
     axes = ad.const(node, 3) if len(node.input) > 3 else None
     axes = list(range(rank)) if axes is None else [int(a) % rank for a in axes]
@@ -576,7 +566,7 @@ def _gather(ad, node, dys):
         raise UnsupportedOperatorError(f"{_describe(node)}: indices must not depend on the images")
     indices = ad.const(node, 1)
     rank = len(ad.dims(data))
-    axis = _attr(node, "axis", 0) % rank
+    axis = node_attr(node, "axis", 0) % rank
     dim = ad.static(data, [axis])[0]
     flat = [int(i) % dim for i in np.asarray(indices).reshape(-1)]
     dy = dys[0]
@@ -618,8 +608,8 @@ def _gemm(ad, node, dys):
     b = ad.b
     a_name, b_name = node.input[0], node.input[1]
     c_name = node.input[2] if len(node.input) > 2 else ""
-    alpha, beta = float(_attr(node, "alpha", 1.0)), float(_attr(node, "beta", 1.0))
-    ta, tb = int(_attr(node, "transA", 0)), int(_attr(node, "transB", 0))
+    alpha, beta = float(node_attr(node, "alpha", 1.0)), float(node_attr(node, "beta", 1.0))
+    ta, tb = int(node_attr(node, "transA", 0)), int(node_attr(node, "transB", 0))
     dy = dys[0]
     if ad.is_active(a_name):
         # A' = op(A); dA' = alpha * dY @ op(B)^T; dA = dA'^T when transA.
@@ -646,7 +636,7 @@ def _conv(ad, node, dys):
         raise UnsupportedOperatorError(f"{_describe(node)}: only 2-D convolutions are differentiated")
     kernel = list(weight.shape[2:])
     pads, strides, dilations = ad.spatial_attrs(node, x, y, kernel)
-    group = int(_attr(node, "group", 1))
+    group = int(node_attr(node, "group", 1))
     in_sp, out_sp = ad.static(x, [2, 3]), ad.static(y, [2, 3])
     b, dy = ad.b, dys[0]
     flip_pads = [dilations[i] * (kernel[i] - 1) - pads[i] for i in range(2)] + \
@@ -668,13 +658,13 @@ def _conv(ad, node, dys):
 
 
 def _batchnorm(ad, node, dys):
-    if int(_attr(node, "training_mode", 0)) or any(o for o in node.output[1:]):
+    if int(node_attr(node, "training_mode", 0)) or any(o for o in node.output[1:]):
         raise UnsupportedOperatorError(f"{_describe(node)}: training-mode BatchNormalization")
     for i in range(1, 5):
         if ad.is_active(node.input[i]):
             raise UnsupportedOperatorError(f"{_describe(node)}: parameters must be constant")
     scale, var = ad.const(node, 1), ad.const(node, 4)
-    eps = float(_attr(node, "epsilon", 1e-5))
+    eps = float(node_attr(node, "epsilon", 1e-5))
     a = (scale.astype(np.float64) / np.sqrt(var.astype(np.float64) + eps)).astype(np.float32)
     rank = len(ad.dims(node.input[0]))
     a = a.reshape([1, -1] + [1] * (rank - 2))
@@ -689,8 +679,8 @@ def _layernorm(ad, node, dys):
             raise UnsupportedOperatorError(f"{_describe(node)}: scale and bias must be constant")
     b, x, dy = ad.b, node.input[0], dys[0]
     rank = len(ad.dims(x))
-    axes = list(range(_attr(node, "axis", -1) % rank, rank))
-    eps = b.const(np.float32(_attr(node, "epsilon", 1e-5)))
+    axes = list(range(node_attr(node, "axis", -1) % rank, rank))
+    eps = b.const(np.float32(node_attr(node, "epsilon", 1e-5)))
     mu = b.reduce("ReduceMean", x, axes, hint="ln_mean")
     xc = b.op("Sub", [x, mu], "ln_centered")
     var = b.reduce("ReduceMean", b.op("Mul", [xc, xc]), axes, hint="ln_var")
@@ -705,7 +695,7 @@ def _layernorm(ad, node, dys):
 
 def _softmax_axis(ad, node):
     rank = len(ad.dims(node.input[0]))
-    axis = _attr(node, "axis", -1 if ad.opset >= 13 else 1) % rank
+    axis = node_attr(node, "axis", -1 if ad.opset >= 13 else 1) % rank
     if ad.opset < 13 and axis != rank - 1:
         raise UnsupportedOperatorError(f"{_describe(node)}: opset<13 {node.op_type} over a non-last axis")
     return axis
@@ -730,16 +720,16 @@ def _reduce_axes(ad, node):
     if len(node.input) > 1 and node.input[1]:
         axes = ad.const(node, 1)
     else:
-        axes = _attr(node, "axes")
+        axes = node_attr(node, "axes")
     if axes is None or len(axes) == 0:
-        if int(_attr(node, "noop_with_empty_axes", 0)):
+        if int(node_attr(node, "noop_with_empty_axes", 0)):
             return None
         return list(range(rank))
     return sorted(int(a) % rank for a in axes)
 
 
 def _keep(ad, node, dy, axes):
-    return dy if int(_attr(node, "keepdims", 1)) else ad.b.unsqueeze(dy, axes)
+    return dy if int(node_attr(node, "keepdims", 1)) else ad.b.unsqueeze(dy, axes)
 
 
 def _reduce_sum_mean(ad, node, dys):
@@ -789,7 +779,7 @@ def _pool_common(ad, node):
     x, y = node.input[0], node.output[0]
     if len(ad.dims(x)) != 4:
         raise UnsupportedOperatorError(f"{_describe(node)}: only 2-D pooling is differentiated")
-    kernel = list(_attr(node, "kernel_shape"))
+    kernel = list(node_attr(node, "kernel_shape"))
     pads, strides, dilations = ad.spatial_attrs(node, x, y, kernel)
     channels = ad.static(x, [1])[0]
     return x, y, kernel, pads, strides, dilations, channels
@@ -845,7 +835,7 @@ def _average_pool(ad, node, dys):
     if dilations != [1, 1]:
         raise UnsupportedOperatorError(f"{_describe(node)}: dilated AveragePool is not differentiated")
     in_sp, out_sp = ad.static(x, [2, 3]), ad.static(y, [2, 3])
-    include_pad = int(_attr(node, "count_include_pad", 0))
+    include_pad = int(node_attr(node, "count_include_pad", 0))
     # The divisor of every window, as PyTorch's avg_pool2d computes it.
     div = np.ones(out_sp, np.float32)
     for oh in range(out_sp[0]):

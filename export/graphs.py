@@ -10,7 +10,10 @@ import warnings
 
 import onnx
 
-from .onnxutil import BATCH, IMAGES, LOGITS, OPSET, ExportError, prepare_forward
+from mspd_edge.bundle import BATCH, IMAGES, LOGITS
+from mspd_edge.util import first_line
+
+from .onnxutil import OPSET, ExportError, prepare_forward
 
 
 def torch_forward_graph(model, input_size, *, opset=OPSET):
@@ -29,8 +32,7 @@ def torch_forward_graph(model, input_size, *, opset=OPSET):
                               dynamic_axes={IMAGES: {0: BATCH}, LOGITS: {0: BATCH}},
                               do_constant_folding=True)
     except Exception as err:  # noqa: BLE001 - the exporter raises many types
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ExportError(f"torch.onnx.export failed for {type(model).__name__}: {first}") from err
+        raise ExportError(f"torch.onnx.export failed for {type(model).__name__}: {first_line(err)}") from err
     finally:
         model.train(was_training)
     return prepare_forward(onnx.load_from_string(buffer.getvalue()), opset=opset)

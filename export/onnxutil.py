@@ -11,11 +11,11 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper, shape_inference
 
+from mspd_edge.bundle import BATCH, IMAGES, LOGITS
+
 OPSET = 17                 # the opset our graphs are written at (TensorRT 10 parses 9..20)
 MAX_OPSET = 20
 IR_VERSION = 8             # the IR version of opset 17; ONNX Runtime 1.31 reads IR <= 13
-BATCH = "n"                # the symbolic batch dimension
-IMAGES, LABELS, LOGITS = "images", "labels", "logits"
 _FOLD_LIMIT = 1 << 24      # do not fold constants larger than this many elements
 _SHAPE_ONLY_ELEMENTS = 1 << 10   # initializers enter shape inference by shape alone above this
 _NOT_FOLDABLE = {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike",
@@ -222,10 +222,12 @@ class Builder:
 # Cleaning a forward graph
 
 
-def _attr(node, name, default=None):
+def node_attr(node, name, default=None):
+    """The value of ``node``'s attribute ``name`` (strings decoded), ``default`` when absent."""
     for a in node.attribute:
         if a.name == name:
-            return helper.get_attribute_value(a)
+            value = helper.get_attribute_value(a)
+            return value.decode() if isinstance(value, bytes) else value
     return default
 
 
@@ -279,7 +281,7 @@ def _reshape(x, shape, allowzero=0):
 def _axes(node, values, index=1):
     if len(node.input) > index and node.input[index]:
         return [int(a) for a in values[node.input[index]]]
-    axes = _attr(node, "axes")
+    axes = node_attr(node, "axes")
     return None if axes is None else [int(a) for a in axes]
 
 
@@ -290,9 +292,9 @@ _NUMPY_OPS = {
         a % (x.ndim + len(_axes(n, v))) for a in _axes(n, v)))),
     "Squeeze": lambda n, v, x, *r: np.squeeze(x, None if _axes(n, v) is None else tuple(
         a % x.ndim for a in _axes(n, v))),
-    "Concat": lambda n, v, *xs: np.concatenate(xs, axis=_attr(n, "axis")),
-    "Gather": lambda n, v, x, i: np.take(x, i, axis=_attr(n, "axis", 0)),
-    "Cast": lambda n, v, x: x.astype(helper.tensor_dtype_to_np_dtype(_attr(n, "to"))),
+    "Concat": lambda n, v, *xs: np.concatenate(xs, axis=node_attr(n, "axis")),
+    "Gather": lambda n, v, x, i: np.take(x, i, axis=node_attr(n, "axis", 0)),
+    "Cast": lambda n, v, x: x.astype(helper.tensor_dtype_to_np_dtype(node_attr(n, "to"))),
     "Add": lambda n, v, a, b: a + b, "Sub": lambda n, v, a, b: a - b,
     "Mul": lambda n, v, a, b: a * b, "Neg": lambda n, v, a: -a,
     "Div": lambda n, v, a, b: (a / b).astype(a.dtype) if a.dtype.kind == "f"
@@ -300,15 +302,15 @@ _NUMPY_OPS = {
     "Sqrt": lambda n, v, a: np.sqrt(a),
     "Equal": lambda n, v, a, b: np.equal(a, b), "Not": lambda n, v, a: np.logical_not(a),
     "Where": lambda n, v, c, a, b: np.where(c, a, b),
-    "Reshape": lambda n, v, x, s: _reshape(x, s, _attr(n, "allowzero", 0)),
+    "Reshape": lambda n, v, x, s: _reshape(x, s, node_attr(n, "allowzero", 0)),
     "Slice": lambda n, v, x, *r: _slice(x, *r),
-    "Transpose": lambda n, v, x: np.transpose(x, _attr(n, "perm")),
+    "Transpose": lambda n, v, x: np.transpose(x, node_attr(n, "perm")),
     "Expand": lambda n, v, x, s: np.broadcast_to(x, np.broadcast_shapes(x.shape, tuple(int(d) for d in s))).copy(),
     "ConstantOfShape": lambda n, v, s: np.full(tuple(int(d) for d in s),
-                                               numpy_helper.to_array(_attr(n, "value")).reshape(-1)[0]
-                                               if _attr(n, "value") is not None else np.float32(0)),
+                                               numpy_helper.to_array(node_attr(n, "value")).reshape(-1)[0]
+                                               if node_attr(n, "value") is not None else np.float32(0)),
     "Identity": lambda n, v, x: x.copy(),
-    "Shape": lambda n, v, x: np.array(x.shape, np.int64)[_attr(n, "start", 0):_attr(n, "end", None)],
+    "Shape": lambda n, v, x: np.array(x.shape, np.int64)[node_attr(n, "start", 0):node_attr(n, "end", None)],
 }
 
 
@@ -366,7 +368,7 @@ def fold_constants(model, fold_shapes=True):
                 if node.op_type == "Size":
                     out = [np.array(np.prod(dims), np.int64)]
                 else:
-                    start, end = _attr(node, "start", 0), _attr(node, "end", None)
+                    start, end = node_attr(node, "start", 0), node_attr(node, "end", None)
                     out = [dims[start:end]]
             elif node.op_type not in _NOT_FOLDABLE and node.domain in ("", "ai.onnx") and node.input \
                     and all((not n) or n in values for n in node.input):

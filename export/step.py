@@ -14,11 +14,10 @@ It computes exactly what ``mspd_edge.reference.smooth_step`` does, in the same o
 import numpy as np
 from onnx import TensorProto, helper
 
-from .gradient import GRAD
-from .onnxutil import IMAGES, LABELS, Builder, finalize, make_model, opset_of, topological_nodes
+from mspd_edge.bundle import (CENTER, DIRECTION, EPS, GRAD, IMAGES, LABELS, NOISE, STEP_BATCH,
+                              STEP_SAMPLES, STEPPED)
 
-CENTER, NOISE, EPS, DIRECTION, STEPPED = "center", "noise", "eps", "direction", "stepped"
-STEP_BATCH, SAMPLES = "batch", "n_samples"
+from .onnxutil import Builder, finalize, make_model, opset_of, topological_nodes
 
 
 def mcgs_step_graph(grad_model):
@@ -69,7 +68,7 @@ def mcgs_step_graph(grad_model):
         _ordered(b.nodes, inner, GRAD), "mcgs_step",
         [helper.make_tensor_value_info(CENTER, f32, [STEP_BATCH, c, h, w]),
          helper.make_tensor_value_info(LABELS, i64, [STEP_BATCH]),
-         helper.make_tensor_value_info(NOISE, f32, [SAMPLES, STEP_BATCH, c, h, w]),
+         helper.make_tensor_value_info(NOISE, f32, [STEP_SAMPLES, STEP_BATCH, c, h, w]),
          helper.make_tensor_value_info(EPS, f32, []),
          helper.make_tensor_value_info(DIRECTION, f32, [])],
         [helper.make_tensor_value_info(STEPPED, f32, [STEP_BATCH, c, h, w])],

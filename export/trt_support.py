@@ -13,7 +13,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, numpy_helper
+
+from .onnxutil import node_attr
 
 MIN_OPSET, MAX_OPSET = 9, 20
 TENSORRT_VERSION = "10.0"
@@ -113,14 +115,6 @@ class GraphReport:
         return out
 
 
-def _attr(node, name, default=None):
-    for a in node.attribute:
-        if a.name == name:
-            value = helper.get_attribute_value(a)
-            return value.decode() if isinstance(value, bytes) else value
-    return default
-
-
 def _input(node, i):
     return node.input[i] if len(node.input) > i and node.input[i] else None
 
@@ -132,7 +126,7 @@ def _restriction(node, ctx):
         r = rank(node.input[0])
         if op != "LpPool" and r is not None and r not in (4, 5):
             return f"2D or 3D pooling only (input rank {r})"
-        if any(d != 1 for d in _attr(node, "dilations", []) or []):
+        if any(d != 1 for d in node_attr(node, "dilations", []) or []):
             return "dilations must be empty or all ones"
         if op == "MaxPool" and len(node.output) > 1 and node.output[1] in used:
             return "the Indices output is unsupported"
@@ -149,10 +143,10 @@ def _restriction(node, ctx):
         return "only the first output Y is supported"
     if op == "OneHot" and _input(node, 1) not in init:
         return "depth must be a build-time constant"
-    if op == "ScatterND" and _attr(node, "reduction", "none") != "none":
+    if op == "ScatterND" and node_attr(node, "reduction", "none") != "none":
         return "reduction other than none is not supported"
     if op == "TopK":
-        if _attr(node, "sorted", 1) != 1:
+        if node_attr(node, "sorted", 1) != 1:
             return "sorted must be 1"
         k = _input(node, 1)
         if k in init and int(numpy_helper.to_array(init[k]).reshape(-1)[0]) >= 3840:
@@ -161,22 +155,22 @@ def _restriction(node, ctx):
         return "y_zero_point must be 0"
     if op == "DequantizeLinear" and _input(node, 2) in init and numpy_helper.to_array(init[_input(node, 2)]).any():
         return "x_zero_point must be zero"
-    if op == "LSTM" and (_attr(node, "input_forget", 0) or _attr(node, "layout", 0)):
+    if op == "LSTM" and (node_attr(node, "input_forget", 0) or node_attr(node, "layout", 0)):
         return "input_forget and layout attributes must be 0"
     if op == "GridSample" and rank(node.input[0]) not in (None, 4):
         return "input must be 4D"
     if op == "Resize":
-        mode = _attr(node, "mode", "nearest")
+        mode = node_attr(node, "mode", "nearest")
         if mode not in ("nearest", "linear"):
             return f"resize mode {mode!r} unsupported (nearest, linear)"
-        coords = _attr(node, "coordinate_transformation_mode", "half_pixel")
+        coords = node_attr(node, "coordinate_transformation_mode", "half_pixel")
         if coords not in _RESIZE_COORDS:
             return f"coordinate transformation mode {coords!r} unsupported"
-        if mode == "nearest" and _attr(node, "nearest_mode", "round_prefer_floor") not in _RESIZE_NEAREST:
-            return f"nearest mode {_attr(node, 'nearest_mode')!r} unsupported"
-        if _attr(node, "antialias", 0):
+        if mode == "nearest" and node_attr(node, "nearest_mode", "round_prefer_floor") not in _RESIZE_NEAREST:
+            return f"nearest mode {node_attr(node, 'nearest_mode')!r} unsupported"
+        if node_attr(node, "antialias", 0):
             return "antialiasing is not supported"
-        if _attr(node, "keep_aspect_ratio_policy", "stretch") != "stretch":
+        if node_attr(node, "keep_aspect_ratio_policy", "stretch") != "stretch":
             return "only the 'stretch' aspect ratio policy is supported"
     if op == "Constant" and any(a.name in ("sparse_value", "value_string", "value_strings")
                                 for a in node.attribute):

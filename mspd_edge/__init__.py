@@ -5,7 +5,8 @@ so ``mspd_edge.runtime`` works on a device without torch.
 """
 import os
 import sys
-from importlib import import_module
+
+from .util import lazy_attributes
 
 __version__ = "0.1.0"
 
@@ -27,8 +28,4 @@ _LAZY = {
 
 __all__ = sorted(_LAZY)
 
-
-def __getattr__(name):
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'mspd_edge' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)

@@ -1,8 +1,10 @@
-"""Labelled image sets: the CIFAR-10 npz format (concatenated JPEG bytes)."""
+"""Image sets: the CIFAR-10 npz format (concatenated JPEG bytes, labelled) and image files."""
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from .io import discover, read_image
 
 
 def load_npz(path, limit=None, start=0):
@@ -23,3 +25,13 @@ def load_npz(path, limit=None, start=0):
             raise ValueError(f"{path}: image {i} does not decode")
         images.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
     return np.stack(images), y[start:stop].astype(np.int64), classes
+
+
+def load_images(source, limit=None):
+    """uint8 images from a CIFAR-style ``.npz`` (:func:`load_npz`) or files/folders/globs."""
+    path = Path(str(source))
+    if path.suffix == ".npz":
+        return list(load_npz(path, limit=limit)[0])
+    sources, _ = discover([str(source)])
+    sources = sources[:limit] if limit else sources
+    return [read_image(s.path).pixels for s in sources]

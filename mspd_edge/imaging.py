@@ -115,6 +115,11 @@ def to_model_input(image, input_size):
     return chw, Layout(color, alpha, gray, image.shape, chw if resized else None)
 
 
+def model_inputs(images, input_size):
+    """float32 ``[n, C, H, W]`` model inputs of uint8 images (:func:`to_model_input` of each)."""
+    return np.stack([to_model_input(image, input_size)[0] for image in images])
+
+
 def budget_levels(eps):
     """The budget in 8-bit levels: ``round(255 * eps)``."""
     return int(round(255 * eps))

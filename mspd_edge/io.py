@@ -23,6 +23,7 @@ import numpy as np
 from PIL import ExifTags, Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from . import defaults
+from .util import write_atomic
 
 FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF")
 SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")   # looked for in folders
@@ -34,7 +35,6 @@ OUTPUT_FORMATS = ("png", "webp")
 ENCODER_OPTIONS = {"png": {"compress_level": 1},
                    "webp": {"lossless": True, "quality": 0, "method": 0, "exact": True}}
 WEBP_MAX_SIDE = 16383   # the WebP format's limit
-NEW_FILE_MODE = 0o666   # as open(..., "w"): the umask takes its bits away
 _KEEP = ("L", "LA", "RGB", "RGBA")
 _CONVERT = {"1": "L", "La": "LA", "PA": "RGBA", "RGBa": "RGBA", "RGBX": "RGB", "CMYK": "RGB",
             "YCbCr": "RGB"}
@@ -327,38 +327,3 @@ def check_writable(folder):
     handle, temp = tempfile.mkstemp(dir=folder, prefix=".mspd-edge-check.", suffix=".tmp")
     os.close(handle)
     os.unlink(temp)
-
-
-def write_atomic(path, data):
-    """Write ``data`` (bytes, or a function writing to a binary file) to ``path`` atomically.
-
-    Via a temporary file in the same folder and ``os.replace``; the file gets the permissions
-    of a new file under the current umask (``0o666 & ~umask``), as any file tool's output.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            if callable(data):
-                data(out)
-            else:
-                out.write(data)
-        os.chmod(temp, NEW_FILE_MODE & ~current_umask())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
-def current_umask():
-    """The process umask, read without changing it where Linux's /proc tells it."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)   # elsewhere: set and restore
-    os.umask(mask)
-    return mask

@@ -1,9 +1,10 @@
 """Protect (or revert) many images with any cascade backend: numpy and cv2 only, no torch.
 
-A backend is an object with ``input_size`` (C, h, w), ``default_eps``, ``predict(x, model)``
-(int64 labels of ``"classifier"`` or ``"backbone"`` for float32 [B,C,h,w]) and
-``run(x, labels, noise, settings)`` (the protected float32 batch). The torch reference and the
-runtime backends implement it, so all share this batching, noise, resize and budget logic.
+A backend is a :class:`mspd_edge.protocol.Backend`: ``input_size`` (C, h, w), ``default_eps``,
+``predict(x, model)`` (int64 labels of ``"classifier"`` or ``"backbone"`` for float32
+[B,C,h,w]) and ``run(x, labels, noise, settings)`` (the protected float32 batch) are what this
+module uses. The torch reference and the runtime backends derive from it, so all share this
+batching, noise, resize and budget logic.
 """
 from dataclasses import dataclass, replace
 

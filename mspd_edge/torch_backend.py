@@ -8,6 +8,7 @@ makes an image's result independent of the batch it came in (the noise contract 
 import numpy as np
 import torch
 
+from .protocol import Backend
 from .reference import input_grad, mcgs
 
 # Images per model call: one on the CPU (its N copies already fill the cores; README "Reference
@@ -38,7 +39,7 @@ def padded(array, size, axis=0):
     return np.concatenate([array, np.repeat(last, missing, axis=axis)], axis=axis)
 
 
-class TorchBackend:
+class TorchBackend(Backend):
     """Runs the reference ``mcgs`` with a backbone and a label classifier on ``device``.
 
     ``precision``: the backbone's in the gradient passes ("fp32", "bf16", "fp16": autocast,

@@ -8,26 +8,19 @@ import time (the TensorRT path uses torch CUDA tensors when torch is installed, 
   bundle, for ``mspd_edge.pipeline.protect_images`` and the CLI;
 * :class:`OnnxRuntimeRunner` (``runners.py``) and :class:`TrtGraph` (``trt.py``, Polygraphy's
   ``TrtRunner`` on a cached engine): runners of one graph; :class:`EngineCache` (``engine_cache.py``);
-* :class:`Bundle` (``bundle.py``) reads an export folder; ``compare.py`` and ``bench.py``
-  back ``mspd-edge parity`` and ``mspd-edge bench``.
+* export bundles are read through :class:`mspd_edge.bundle.Bundle` (the bundle contract).
 
 Importing this package imports nothing heavy: each name is loaded on first use.
 """
-from importlib import import_module
+from mspd_edge.util import lazy_attributes
 
 _LAZY = {
-    "Bundle": "bundle", "BundleError": "bundle", "load_bundle": "bundle",
-    "OrtBackend": "cascade", "TrtBackend": "cascade", "load_backend": "cascade",
-    "ROUTES": "cascade",
-    "Runner": "runners", "OnnxRuntimeRunner": "runners", "ProviderUnavailable": "runners",
-    "available_providers": "runners", "TrtGraph": "trt", "trt_available": "trt",
-    "EngineCache": "engine_cache", "EngineKey": "engine_cache", "StaleEngineError": "engine_cache",
+    "OrtBackend": ".cascade", "TrtBackend": ".cascade",
+    "Runner": ".runners", "OnnxRuntimeRunner": ".runners", "ProviderUnavailable": ".runners",
+    "available_providers": ".runners", "TrtGraph": ".trt", "trt_available": ".trt",
+    "EngineCache": ".engine_cache", "EngineKey": ".engine_cache", "StaleEngineError": ".engine_cache",
 }
 
 __all__ = sorted(_LAZY)
 
-
-def __getattr__(name):
-    if name in _LAZY:
-        return getattr(import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)

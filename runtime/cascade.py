@@ -30,13 +30,13 @@ Imports numpy only (onnxruntime, Polygraphy, TensorRT and torch are loaded by th
 import numpy as np
 
 from mspd_edge import defaults
+from mspd_edge.bundle import CENTER, DIRECTION, EPS, GRAD, IMAGES, LABELS, LOGITS, NOISE, STEPPED, load_bundle
 from mspd_edge.pipeline import MAX_COPY_VALUES
+from mspd_edge.protocol import AUTO_ROUTE, ROUTES, Backend
 
-from .bundle import load_bundle
 from .profiles import graph_profile
 from .runners import OnnxRuntimeRunner, ProviderUnavailable
 
-ROUTES = ("step", "grad")
 # Measured with `mspd-edge bench --backends ort:step,ort:grad` (docs/runtime.md): on the CPU
 # the two routes are within noise of each other (the convolutions dominate; the elementwise
 # step is < 2% of the time either way), so the single-call graph wins on simplicity. On a GPU
@@ -104,11 +104,11 @@ def _check_run_inputs(x, labels, noise, settings, input_size):
 
 def step_feed(center, labels, noise, eps, direction):
     """The ``mcgs_step`` feed: the arrays as given, ``eps`` and ``direction`` as float32 scalars."""
-    return {"center": center, "labels": labels, "noise": noise,
-            "eps": np.array(eps, np.float32), "direction": np.array(direction, np.float32)}
+    return {CENTER: center, LABELS: labels, NOISE: noise,
+            EPS: np.array(eps, np.float32), DIRECTION: np.array(direction, np.float32)}
 
 
-class CascadeBackend:
+class CascadeBackend(Backend):
     """The shared part of the runtime backends: lazy runners, chunking, the numpy algebra.
 
     Subclasses provide ``_make_runner(graph)`` and may cap ``max_batch``. Use as a context
@@ -117,6 +117,7 @@ class CascadeBackend:
 
     name = "runtime"
     max_batch = None   # a hard cap on images per engine call (TensorRT profiles), None: none
+    profile_samples = defaults.N_SAMPLES   # copies per image the engine profiles hold
 
     def __init__(self, bundle, route="auto", max_copy_values=None, copies_per_call=None, verify=True):
         self.bundle = load_bundle(bundle, verify=verify)
@@ -124,9 +125,9 @@ class CascadeBackend:
         self.input_size = self.bundle.input_size
         self.default_eps = self.bundle.eps
         self.classes = self.bundle.classes
-        if route not in ROUTES + ("auto",):
-            raise ValueError(f"route must be one of {ROUTES + ('auto',)}, got {route!r}")
-        self.route = DEFAULT_ROUTES.get(self.name, "step") if route == "auto" else route
+        if route not in (AUTO_ROUTE, *ROUTES):
+            raise ValueError(f"route must be one of {(AUTO_ROUTE, *ROUTES)}, got {route!r}")
+        self.route = DEFAULT_ROUTES.get(self.name, "step") if route == AUTO_ROUTE else route
         self.max_copy_values = int(max_copy_values or MAX_COPY_VALUES)
         self.copies_per_call = copies_per_call
         self._runners = {}
@@ -144,15 +145,10 @@ class CascadeBackend:
         return self._runners[graph]
 
     def close(self):
+        """Deactivate every runner (sessions, engines)."""
         while self._runners:
             _, runner = self._runners.popitem()
             runner.deactivate()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     # -- sizes ----------------------------------------------------------------------------
     @property
@@ -172,7 +168,7 @@ class CascadeBackend:
         if self.copies_per_call:
             rows = min(rows, self.copies_per_call)
         if self.max_batch:
-            rows = min(rows, self.max_batch * getattr(self, "profile_samples", defaults.N_SAMPLES))
+            rows = min(rows, self.max_batch * self.profile_samples)
         return rows
 
     # -- the protocol ---------------------------------------------------------------------
@@ -186,7 +182,7 @@ class CascadeBackend:
         x = np.ascontiguousarray(x, np.float32)
         step = min(LOGIT_CHUNK, self.max_batch or LOGIT_CHUNK)
         runner = self.runner(graph)
-        parts = [runner.infer({"images": x[s:s + step]}, output_names=["logits"])["logits"]
+        parts = [runner.infer({IMAGES: x[s:s + step]}, output_names=[LOGITS])[LOGITS]
                  for s in range(0, len(x), step)]
         return np.concatenate(parts) if parts else np.zeros((0, self.bundle.num_classes), np.float32)
 
@@ -202,8 +198,8 @@ class CascadeBackend:
         runner = self.runner("backbone_grad")
         out = np.empty_like(images)
         for s in range(0, len(images), rows):
-            out[s:s + rows] = runner.infer({"images": images[s:s + rows], "labels": labels[s:s + rows]},
-                                           output_names=["grad"])["grad"]
+            out[s:s + rows] = runner.infer({IMAGES: images[s:s + rows], LABELS: labels[s:s + rows]},
+                                           output_names=[GRAD])[GRAD]
         return out
 
     def smooth_step(self, center, labels, noise, eps, direction, route=None):
@@ -213,7 +209,7 @@ class CascadeBackend:
             return numpy_smooth_step(self.input_grad, center, labels, noise, eps, direction)
         feed = step_feed(np.ascontiguousarray(center, np.float32), np.ascontiguousarray(labels, np.int64),
                          np.ascontiguousarray(noise, np.float32), eps, direction)
-        return self.runner("mcgs_step").infer(feed, output_names=["stepped"])["stepped"]
+        return self.runner("mcgs_step").infer(feed, output_names=[STEPPED])[STEPPED]
 
     def prepare(self, n_samples):
         """Hook before a cascade with ``n_samples`` copies (TensorRT sizes its profile here)."""
@@ -366,14 +362,6 @@ class TrtBackend(_ProfiledBackend):
         if isinstance(center, np.ndarray):
             return super().smooth_step(center, labels, noise, eps, direction, route)
         feed = step_feed(center, labels, noise, eps, direction)   # on the device already
-        return self.runner("mcgs_step").infer(feed, output_names=["stepped"],
-                                              copy_outputs_to_host=False)["stepped"]
+        return self.runner("mcgs_step").infer(feed, output_names=[STEPPED],
+                                              copy_outputs_to_host=False)[STEPPED]
 
-
-def load_backend(kind, bundle, **options):
-    """A runtime backend by kind: "ort" (``provider=`` cpu/cuda/tensorrt) or "trt"."""
-    if kind == "ort":
-        return OrtBackend(bundle, **options)
-    if kind == "trt":
-        return TrtBackend(bundle, **options)
-    raise ValueError(f"unknown runtime backend {kind!r}; use 'ort' or 'trt'")

@@ -18,6 +18,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from mspd_edge.util import write_atomic
+
 # 2: engines built by Polygraphy (strongly typed, no workspace cap); 1: the hand-written builder.
 ENGINE_FORMAT = 2
 CACHE_ENV = "MSPD_EDGE_CACHE"
@@ -114,10 +116,10 @@ class EngineCache:
         """Write the engine and then its sidecar, each atomically; returns the engine path."""
         engine, meta = self.paths(graph, key)
         self.root.mkdir(parents=True, exist_ok=True)
-        _write_atomic(engine, bytes(data))
+        write_atomic(engine, bytes(data))
         sidecar = {"graph": graph, "key": key.as_dict(),
                    "engine_sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-        _write_atomic(meta, (json.dumps(sidecar, indent=2) + "\n").encode())
+        write_atomic(meta, (json.dumps(sidecar, indent=2) + "\n").encode())
         return engine
 
     def remove(self, graph, key):
@@ -145,8 +147,3 @@ class EngineCache:
         self.store(graph, key, data)
         return data, True
 
-
-def _write_atomic(path, data):
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)

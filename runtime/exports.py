@@ -15,14 +15,12 @@ import re
 from pathlib import Path
 
 from mspd_edge import __version__
-
+from mspd_edge.bundle import FORMAT, FORMAT_VERSION, MANIFEST
 from mspd_edge.digest import sha256_file
 from mspd_edge.zoo import locate
 
-from .bundle import FORMAT, MANIFEST
 from .engine_cache import cache_root
 
-EXPORT_FORMAT_VERSION = 1
 
 
 def paired_classifier(ref):
@@ -44,7 +42,7 @@ def _slug(ref):
 def export_dir(backbone, classifier=None, root=None):
     """The cache folder for ``backbone`` (+ ``classifier``), or None when a model's files cannot
     be found without loading it (then pass ``--model-dir``)."""
-    digest = hashlib.sha256(f"{FORMAT}/{EXPORT_FORMAT_VERSION}/{__version__}".encode())
+    digest = hashlib.sha256(f"{FORMAT}/{FORMAT_VERSION}/{__version__}".encode())
     for ref in (backbone, classifier):
         if ref is None:
             digest.update(b"|none")

@@ -12,10 +12,11 @@ with the optimum at the maximum (the cascade fills its calls). Static dimensions
 height, width, classes) come from the bundle; inputs without a dynamic dimension (``eps``,
 ``direction``) need no profile.
 """
+from mspd_edge.bundle import BATCH, STEP_BATCH, STEP_SAMPLES
 
 # The symbolic batch dimensions of the export's graph signatures (docs/export.md).
-IMAGE_DIMS = ("n", "batch")
-COPY_DIM = "n_samples"
+IMAGE_DIMS = (BATCH, STEP_BATCH)
+COPY_DIM = STEP_SAMPLES
 
 
 def dynamic_ranges(graph, max_batch, n_samples):

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mspd_edge.util import first_line
+
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider",
              "tensorrt": "TensorrtExecutionProvider"}
 OPTIMIZATION_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
@@ -264,7 +266,7 @@ class OnnxRuntimeRunner(Runner):
                                            provider_options=self.provider_options)
         except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types
             raise ProviderUnavailable(f"{self.name}: onnxruntime could not load the graph: "
-                                      f"{str(exc).strip().splitlines()[0]}") from exc
+                                      f"{first_line(exc)}") from exc
         active = session.get_providers()
         if active[0] != wanted:   # ORT falls back to the CPU silently when a GPU EP fails to load
             raise ProviderUnavailable(f"{wanted} failed to initialise (active: {active}); check "

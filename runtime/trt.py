@@ -27,7 +27,7 @@ import numpy as np
 
 from .engine_cache import EngineCache, EngineKey, StaleEngineError, profile_key
 from .gpu import device_count, device_info, set_device
-from .runners import ProviderUnavailable
+from .runners import ProviderUnavailable, Runner, TensorMeta
 
 MIN_TENSORRT_MAJOR = 10
 
@@ -166,9 +166,9 @@ class CachedEngine:
             return EngineFromBytes(data)()
 
 
-class TrtGraph:
-    """One exported graph on TensorRT: Polygraphy's ``TrtRunner`` on a :class:`CachedEngine`,
-    with the runtime's runner protocol (``activate``, ``infer``, ``deactivate``, ``with``).
+class TrtGraph(Runner):
+    """One exported graph on TensorRT: Polygraphy's ``TrtRunner`` on a :class:`CachedEngine`, as a
+    :class:`~mspd_edge.runtime.runners.Runner` (``activate``, ``infer``, ``deactivate``, ``with``).
 
     ``engine_options``: those of :class:`CachedEngine`. ``torch`` (set on activation): the torch
     module when the graph runs on torch CUDA tensors, else None (numpy arrays).
@@ -176,16 +176,12 @@ class TrtGraph:
 
     def __init__(self, onnx_path, profile, *, name=None, **engine_options):
         self.engine = CachedEngine(onnx_path, profile, **engine_options)
-        self.name = name or f"trt:{Path(onnx_path).stem}"
+        super().__init__(name or f"trt:{Path(onnx_path).stem}")
         self.runner = self.torch = None
 
     @property
     def built(self):
         return self.engine.built
-
-    @property
-    def is_active(self):
-        return self.runner is not None
 
     def polygraphy_runner(self):
         """A fresh, inactive Polygraphy ``TrtRunner`` on this graph's engine (for ``Comparator``)."""
@@ -193,27 +189,35 @@ class TrtGraph:
 
         return TrtRunner(self.engine, name=self.name)
 
-    def activate(self):
-        if self.runner is None:
-            self.torch = cuda_torch()
-            if self.torch is not None:
-                self.torch.cuda.set_device(self.engine.device_id)   # Polygraphy allocates there
-            runner = self.polygraphy_runner()
-            with quiet():
-                runner.activate()
-            self.runner = runner
-        return self
+    def activate_impl(self):
+        self.torch = cuda_torch()
+        if self.torch is not None:
+            self.torch.cuda.set_device(self.engine.device_id)   # Polygraphy allocates there
+        runner = self.polygraphy_runner()
+        with quiet():
+            runner.activate()
+        self.runner = runner
 
-    def deactivate(self):
-        if self.runner is not None:
+    def deactivate_impl(self):
+        try:
             self.runner.deactivate()
+        finally:
             self.runner = None
 
-    def __enter__(self):
-        return self.activate()
+    def get_input_metadata_impl(self):
+        meta = {}
+        for name, (dtype, shape) in self.runner.get_input_metadata().items():
+            numpy_type = getattr(dtype, "numpy", None)   # Polygraphy's DataType, or a numpy dtype
+            meta[name] = TensorMeta(np.dtype(numpy_type() if callable(numpy_type) else dtype),
+                                    tuple(shape))
+        return meta
 
-    def __exit__(self, *exc):
-        self.deactivate()
+    def infer(self, feed_dict, output_names=None, copy_outputs_to_host=True, check_inputs=False):
+        """``{output: array}`` for ``output_names`` (default all); see :meth:`infer_impl`.
+        TensorRT checks the inputs against the engine's profile itself (``check_inputs``: the
+        runner's check of names, dtypes and ranks too)."""
+        return super().infer(feed_dict, check_inputs, output_names=output_names,
+                             copy_outputs_to_host=copy_outputs_to_host)
 
     def to_device(self, array):
         """``array`` as this graph takes it: a torch CUDA tensor, or a contiguous numpy array."""
@@ -224,17 +228,12 @@ class TrtGraph:
             return array.to(device).contiguous()
         return self.torch.as_tensor(np.ascontiguousarray(array), device=device)
 
-    def infer(self, feed_dict, output_names=None, copy_outputs_to_host=True):
-        """``{output: array}`` for ``output_names`` (default all).
-
-        Host outputs are numpy arrays of their own. With ``copy_outputs_to_host=False`` the
+    def infer_impl(self, feed_dict, output_names=None, copy_outputs_to_host=True):
+        """Host outputs are numpy arrays of their own. With ``copy_outputs_to_host=False`` the
         outputs are the runner's device buffers (torch CUDA tensors when ``torch`` is set),
         valid until this graph's next call. Torch inputs must come from torch's default stream
         (which the runner's stream waits for).
         """
-        if self.runner is None:
-            raise RuntimeError(f"{self.name}: activate the graph (or use it in a with block) "
-                               "before infer()")
         feed = {name: self.to_device(value) for name, value in feed_dict.items()}
         outputs = self.runner.infer(feed, copy_outputs_to_host=False)
         names = output_names or list(outputs)

@@ -11,6 +11,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 import json
+import shutil
 import signal
 import struct
 import zlib
@@ -22,6 +23,8 @@ import pytest
 from model_helpers import randomize_batchnorm
 
 from mspd_edge.data import load_npz
+from mspd_edge.protocol import Backend
+from mspd_edge.zoo.info import ModelInfo
 
 REPO = Path(__file__).resolve().parents[1]
 CIFAR10_DIR = REPO.parent / "shared" / "data" / "cifar10"
@@ -77,7 +80,7 @@ def cifar10(cifar10_dir):
     return load_npz(cifar10_dir / "test.npz", limit=8)
 
 
-class FakeBackend:
+class FakeBackend(Backend):
     """A numpy stand-in for a cascade backend: moves each value by eps along the first noise draw.
 
     Deterministic given the noise (so the seed matters), cheap, and never leaves the budget.
@@ -93,13 +96,17 @@ class FakeBackend:
     def predict(self, x, model):
         return (x.mean(axis=(1, 2, 3)) * 10).astype(np.int64).clip(0, 9)
 
+    def input_grad(self, images, labels):
+        """The gradient of the score ``sum(images)``: ones."""
+        return np.ones_like(images)
+
     def run(self, x, labels, noise, settings):
         self.calls.append(labels.tolist())
         return np.clip(x + settings.eps * np.sign(noise[0][0]), 0, 1).astype(np.float32)
 
 
 def fake_info(name):
-    return SimpleNamespace(name=name, classes=CIFAR10_CLASSES, input_size=(3, 32, 32), eps=8 / 255)
+    return ModelInfo(name=name, classes=CIFAR10_CLASSES, input_size=(3, 32, 32), eps=8 / 255)
 
 
 @pytest.fixture
@@ -184,3 +191,9 @@ def tiny_bundle(tiny_torch, tmp_path_factory):
     back, cls = tiny_torch
     export_bundle(back, out, classifier=cls, verify=False)
     return out
+
+
+@pytest.fixture
+def bundle_copy(tiny_bundle, tmp_path):
+    """A private copy of the tiny bundle (for tests that damage it)."""
+    return Path(shutil.copytree(tiny_bundle, tmp_path / "bundle"))

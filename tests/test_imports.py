@@ -1,5 +1,5 @@
-"""The package's import graph: no circle, nothing outside ``mspd_edge.cli`` imports the CLI, and
-no module takes a ``_private`` name of another.
+"""The package's import graph: no circle between modules nor between packages, nothing outside
+``mspd_edge.cli`` imports the CLI, and no module takes a ``_private`` name of another.
 
 Every ``import`` statement counts, at module level or inside a function (a lazy import still
 ties two modules together). ``from pkg import name`` is an edge to ``pkg.name`` when that is a
@@ -79,6 +79,59 @@ def _cycle(graph):
 def test_the_import_graph_has_no_circle():
     cycle = _cycle(_graph())
     assert cycle is None, " -> ".join(cycle)
+
+
+def _package(module, modules):
+    """A module's node in the package graph: its subpackage of ``mspd_edge`` (the mapped folders
+    included), else the module itself (``mspd_edge.pipeline``)."""
+    head = ".".join(module.split(".")[:2])
+    return head if module.count(".") >= 2 and head in modules else module
+
+
+def _package_graph(graph):
+    packages = {}
+    for name, edges in graph.items():
+        node = _package(name, graph)
+        packages.setdefault(node, set()).update(
+            other for edge in edges if (other := _package(edge, graph)) != node)
+    return packages
+
+
+def test_the_package_graph_has_no_circle():
+    """No circle between packages either (calibration -> backends -> calibration through two
+    different modules of each was one)."""
+    cycle = _cycle(_package_graph(_graph()))
+    assert cycle is None, " -> ".join(cycle)
+
+
+def test_the_package_check_sees_a_circle_that_no_module_closes():
+    graph = {"mspd_edge.backends": set(), "mspd_edge.backends.exports": {"mspd_edge.calibration.bundle"},
+             "mspd_edge.calibration": set(), "mspd_edge.calibration.bundle": set(),
+             "mspd_edge.calibration.report": {"mspd_edge.backends"}}
+    assert _cycle(graph) is None
+    assert _cycle(_package_graph(graph)) == ["mspd_edge.backends", "mspd_edge.calibration",
+                                             "mspd_edge.backends"]
+
+
+def _style_breaks(name, path):
+    """Imports against the one style: inside ``mspd_edge/`` relative ones; in the mapped folders
+    relative ones for their own modules and ``mspd_edge.`` absolute ones for the rest."""
+    mapped = any(name == m or name.startswith(m + ".") for m in MAPPED)
+    tree = ast.parse(open(path, encoding="utf-8").read())
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            absolute = node.level == 0 and (node.module or "").split(".")[0] == "mspd_edge"
+            if (mapped and node.level >= 2) or (not mapped and absolute):
+                found.append(f"line {node.lineno}")
+        elif isinstance(node, ast.Import) and not mapped:
+            found += [f"line {node.lineno}" for a in node.names if a.name.split(".")[0] == "mspd_edge"]
+    return found
+
+
+def test_one_import_style_in_each_folder():
+    breaks = {name: found for name, path in _modules().items() if (found := _style_breaks(name, path))}
+    assert breaks == {}
 
 
 def test_no_module_outside_the_cli_imports_it():

@@ -8,8 +8,9 @@ import pytest
 from PIL import ExifTags, Image, ImageCms
 
 from mspd_edge import io
-from mspd_edge.io import (ImageError, check_output_size, check_writable, current_umask, discover,
-                          read_header, read_image, write_atomic, write_image)
+from mspd_edge.io import (ImageError, check_output_size, check_writable, discover, read_header,
+                          read_image, write_image)
+from mspd_edge.util import current_umask, write_atomic
 
 ROTATE_90_CW = 6   # EXIF orientation: the stored image is shown turned 90 degrees clockwise
 

@@ -17,7 +17,7 @@ import torch
 
 from mspd_edge.noise import draw_noise
 from mspd_edge.reference import input_grad, mcgs, network_precision
-from mspd_edge.runtime.compare import array_error
+from mspd_edge.measure.compare import array_error
 from mspd_edge.torch_backend import TorchBackend
 from mspd_edge.zoo import load_model
 

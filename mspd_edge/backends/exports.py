@@ -3,10 +3,10 @@
 The cache (:mod:`mspd_edge.runtime.exports`) is keyed by the models' weights; finding an export
 there needs no torch, making one does (``mspd_edge.export``, once per model pair and weights).
 """
-import os
-import shutil
 import sys
 
+from ..bundle import Bundle, BundleError, manifest_precision, read_manifest
+from ..util import atomic_folder, first_line
 from .registry import BackendError
 
 EXPORT_INSTALL = "pip install 'mspd-edge[torch,export]'"
@@ -17,16 +17,16 @@ def load_checked(load_model, name, option):
     try:
         return load_model(name)
     except (ValueError, KeyError, OSError, RuntimeError, EOFError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         message = reason if reason.startswith(f"{name} ") else f"{name}: {reason}"
         raise BackendError(message, option) from None
 
 
 def runtime_bundle(options, need_classifier):
-    """The :class:`~mspd_edge.runtime.bundle.Bundle` for ``options`` (made once when missing):
+    """The :class:`~mspd_edge.bundle.Bundle` for ``options`` (made once when missing):
     ``--model-dir``, which must hold graphs of ``options.precision``, else the cached export of
-    the models at that precision."""
-    from ..runtime.bundle import Bundle, BundleError
+    the models at that precision. Every graph is checked against its sha256 here, so a bundle
+    the runtime refuses is refused before any image is read, with ``mspd-edge check``'s line."""
 
     folder = options.model_dir
     if folder is None:
@@ -34,7 +34,7 @@ def runtime_bundle(options, need_classifier):
         if options.precision != "fp32":
             folder = cached_reduced(folder, options.precision)
     try:
-        bundle = Bundle(folder)
+        bundle = Bundle(folder).verify_all()
     except BundleError as exc:
         raise BackendError(str(exc), "--model-dir") from None
     if bundle.precision != options.precision:
@@ -50,10 +50,8 @@ def runtime_bundle(options, need_classifier):
 def model_dir_precision(options):
     """The precision of the ``--model-dir`` bundle (what ``--precision auto`` means with one),
     or None without a readable one."""
-    from ..runtime.bundle import Bundle, BundleError
-
     try:
-        return Bundle(options.model_dir).precision if options.model_dir is not None else None
+        return manifest_precision(read_manifest(options.model_dir)) if options.model_dir is not None else None
     except BundleError:
         return None
 
@@ -73,16 +71,12 @@ def cached_reduced(fp32_folder, precision):
         raise BackendError(f"making {precision} graphs needs onnx ({EXPORT_INSTALL}): {exc}",
                            "--precision") from None
     print(f"note: making {precision} graphs from {fp32_folder} in {folder} (once)", file=sys.stderr)
-    partial = folder.with_name(f".{folder.name}.{os.getpid()}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
     try:
-        images, image_set = calibration_images() if precision == "int8" else (None, None)
-        reduce_bundle(fp32_folder, partial, precision, images, image_set=image_set)
+        with atomic_folder(folder) as partial:
+            images, image_set = calibration_images() if precision == "int8" else (None, None)
+            reduce_bundle(fp32_folder, partial, precision, images, image_set=image_set)
     except (CalibrationError, ValueError, OSError) as exc:
-        shutil.rmtree(partial, ignore_errors=True)
         raise BackendError(f"cannot make {precision} graphs: {exc}", "--precision") from None
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(partial, folder)
     return folder
 
 
@@ -138,13 +132,9 @@ def make_export(backbone, classifier, need_classifier):
         return folder
     print(f"note: exporting {backbone}{' + ' + classifier if classifier else ''} to ONNX in "
           f"{folder} (once)", file=sys.stderr)
-    partial = folder.with_name(f".{folder.name}.{os.getpid()}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
     try:
-        export_bundle(back, partial, classifier=cls)
+        with atomic_folder(folder) as partial:   # replaces an incomplete earlier attempt
+            export_bundle(back, partial, classifier=cls)
     except ExportError as exc:
-        shutil.rmtree(partial, ignore_errors=True)
         raise BackendError(f"cannot export {backbone}: {exc}", "--backbone") from None
-    shutil.rmtree(folder, ignore_errors=True)   # an incomplete earlier attempt
-    os.replace(partial, folder)
     return folder

@@ -6,12 +6,13 @@ from pathlib import Path
 from typing import Callable
 
 from .. import defaults
+from ..protocol import AUTO_ROUTE, ROUTES, Backend
+from ..zoo.info import ModelInfo
 from .choice import choose_backend
 from .precision import AUTO, CHOICES as PRECISION_CHOICES
 
 DEVICES = ("cpu", "cuda")
 PROVIDERS = ("cpu", "cuda", "tensorrt")   # ONNX Runtime execution providers (backend "ort")
-ROUTES = ("auto", "step", "grad")          # how a runtime backend takes one SmoothStep
 
 
 class BackendError(ValueError):
@@ -36,7 +37,7 @@ class BackendOptions:
     provider: str | None = None
     precision: str = "fp32"
     threads: int | None = None
-    route: str = "auto"
+    route: str = AUTO_ROUTE
     copies_per_call: int | None = None
 
     def but(self, **changes):
@@ -46,11 +47,11 @@ class BackendOptions:
 
 @dataclass
 class Models:
-    """A ready backend and the metadata (``ModelInfo``-like) of the models behind it."""
+    """A ready backend and the metadata of the models behind it."""
 
-    backend: object
-    backbone: object
-    classifier: object | None
+    backend: Backend
+    backbone: ModelInfo
+    classifier: ModelInfo | None
 
 
 @dataclass(frozen=True)
@@ -123,8 +124,8 @@ def unavailable_reason(name, options=BackendOptions()):
     options = resolve_precision(name, options)
     if options.device not in DEVICES:
         return f"unknown device {options.device!r}: use one of {', '.join(DEVICES)}"
-    if options.route not in ROUTES:
-        return f"unknown route {options.route!r}: use one of {', '.join(ROUTES)}"
+    if options.route not in (AUTO_ROUTE, *ROUTES):
+        return f"unknown route {options.route!r}: use one of {', '.join((AUTO_ROUTE, *ROUTES))}"
     for opt, value in (("--model-dir", options.model_dir), ("--provider", options.provider)):
         if value is not None and opt not in spec.options:
             takers = " or ".join(n for n, s in sorted(BACKENDS.items()) if opt in s.options)

@@ -7,11 +7,11 @@ takes ``--precision``. ``torch`` takes no route.
 """
 import importlib.util
 
+from ..protocol import AUTO_ROUTE, ROUTES
 from .precision import CHOICES as PRECISIONS
 from .registry import PROVIDERS, BackendError, resolve_precision, unavailable_reason
 
 SPEC_NAMES = ("torch", "ort", *(f"ort-{p}" for p in PROVIDERS), "trt")
-SPEC_ROUTES = ("step", "grad")
 
 
 def split_spec(spec):
@@ -26,7 +26,7 @@ def parse_specs(value):
     specs = [item.strip() for item in value.split(",") if item.strip()]
     for spec in specs:
         name, precision, route = split_spec(spec)
-        if (name not in SPEC_NAMES or (route and (name == "torch" or route not in SPEC_ROUTES))
+        if (name not in SPEC_NAMES or (route and (name == "torch" or route not in ROUTES))
                 or (precision is not None and precision not in PRECISIONS) or spec.endswith(("@", ":"))):
             raise BackendError(f"{spec!r}: use {', '.join(SPEC_NAMES)}, optionally with @PRECISION "
                                f"({', '.join(PRECISIONS)}) and, for the runtime ones, :step or :grad "
@@ -44,7 +44,7 @@ def spec_backend(spec, options):
         options = options.but(precision=precision)
     if name == "torch":
         return "torch", resolve_precision("torch", options.but(model_dir=None, provider=None))
-    changes = {"route": route or "auto"}
+    changes = {"route": route or AUTO_ROUTE}
     if name.startswith("ort-"):
         changes["provider"] = name[len("ort-"):]
     elif name == "trt":

@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..io import write_atomic
+from ..util import write_atomic
 
 VIDEO_SUFFIXES = (".mkv", ".avi", ".mp4", ".mov", ".m4v", ".webm")
 LOSSLESS_CODECS = ("FFV1", "HFYU", "PNG ")   # checked bit exact by the probe

@@ -68,7 +68,7 @@ def bench_command(backends, batch_sizes, count, data, warmup, rounds, isolate, c
     images_per_s, p50_ms, p95_ms, peak_rss_mb, ms_per_image, ratio_vs_torch, ...).
     Time precisions side by side with specs like torch@fp32,torch@bf16,ort@int8.
     """
-    from ..runtime.bench import combine_rounds, machine, markdown_table
+    from ..measure.bench import combine_rounds, machine, markdown_table
 
     specs = checked_specs(worker or backends)
     sizes = parse_sizes(batch_sizes)
@@ -104,7 +104,7 @@ def bench_command(backends, batch_sizes, count, data, warmup, rounds, isolate, c
 
 def _round(specs, backend_opts, options, job, isolate, failures, index, rounds):
     """One round: every spec timed once, ratios to torch fp32 within the round."""
-    from ..runtime.bench import with_ratios
+    from ..measure.bench import with_ratios
 
     records = []
     for spec in specs:
@@ -129,7 +129,7 @@ def _round_ratios(records):
 
 
 def _measure(spec, backend_opts, options, job):
-    from ..runtime.bench import time_backend
+    from ..measure.bench import time_backend
 
     backend = spec_models(spec, backend_opts, options["labels"] == "classifier").backend
     images = load_image_set(job["data"], job["count"])

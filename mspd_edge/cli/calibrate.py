@@ -1,4 +1,4 @@
-"""``mspd-edge calibrate --report``: the precision report (:mod:`mspd_edge.calibration.report`)."""
+"""``mspd-edge calibrate --report``: the precision report (:mod:`mspd_edge.measure.precision`)."""
 from pathlib import Path
 
 import click
@@ -35,7 +35,7 @@ def calibrate_command(out_dir, data, count, batch_sizes, backbone, classifier, t
     here are listed with the reason.
     """
     from ..backends import BackendError, BackendOptions
-    from ..calibration.report import markdown, plot, precision_report
+    from ..measure.precision import markdown, plot, precision_report
     from .args import usage_error
     from .bench import default_data, parse_sizes
 

@@ -5,6 +5,7 @@ The click command :data:`camera_command`; the stream loop, report and signal han
 command's.
 """
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from ..camera.sources import SourceError, open_source
 from .args import (backend_args, backend_choice, backend_options, build_models, cascade_args, check_classes,
                    settings_from, warn_over_budget)
 from .camera_run import Interrupts, run_stream, sink_name
-from .common import EXIT_ABORTED, EXIT_FAILED
+from .common import EXIT_ABORTED, EXIT_FAILED, sigint_handler
 
 LABEL_MODES = ("classifier", "couple")
 DEFAULT_VIDEO_FPS = 30.0
@@ -111,14 +112,12 @@ def camera_command(**options):
     if options["output"] is None and not options["show"]:
         raise click.UsageError("give --output DST, --show, or both")
     interrupts = Interrupts()
-    interrupts.install()
     try:
-        status = _run(options, interrupts)
+        with sigint_handler(interrupts.handle, also=(signal.SIGTERM,)):
+            status = _run(options, interrupts)
     except KeyboardInterrupt:   # a second Ctrl-C before the stream started (e.g. loading models)
         click.echo("aborted", err=True)
         status = EXIT_ABORTED
-    finally:
-        interrupts.restore()
     if status == EXIT_ABORTED and interrupts.threads_left:
         # A protector still inside the backend would crash the interpreter's shutdown
         # (torch's threads): outputs are closed and flushed, so leave at once.

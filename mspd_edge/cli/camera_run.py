@@ -1,7 +1,6 @@
 """The camera command's stream loop: protect, write, report, and stop cleanly on signals."""
 import json
 import os
-import signal
 import sys
 import threading
 from itertools import islice
@@ -15,7 +14,7 @@ from ..camera.sources import SourceError
 from ..camera.stats import StreamStats, summary_line
 from ..camera.stream import protect_stream
 from ..imaging import budget_levels
-from ..io import write_atomic
+from ..util import write_atomic
 from .common import EXIT_ABORTED, EXIT_FAILED
 
 STOP_MESSAGE = ("stopping: protecting and writing the frames already captured "
@@ -85,7 +84,7 @@ def _linf(after, before):
 
 
 def _report(options, source, sinks, models, settings, drop, stream, summary, ended, error, linf):
-    classifier = getattr(models, "classifier", None)
+    classifier = models.classifier
     return {
         "version": __version__, "command": "camera",
         "source": {**source.describe(), "errors": source.errors},
@@ -95,7 +94,7 @@ def _report(options, source, sinks, models, settings, drop, stream, summary, end
                      "seed": settings.seed, "label_mode": settings.label_mode,
                      "batch_size": settings.batch_size, "backend": options["backend"],
                      "device": options["device"], "backbone": models.backbone.name,
-                     "precision": getattr(models.backend, "precision", "fp32"),
+                     "precision": models.backend.precision,
                      "classifier": None if classifier is None else classifier.name,
                      "input_size": list(models.backend.input_size), "drop": drop,
                      "queue_size": stream.queue_size, "max_frames": options["max_frames"]},
@@ -131,29 +130,19 @@ def sink_name(sink):
 
 
 class Interrupts:
-    """SIGINT/SIGTERM: the first stops the stream (drain), the second raises KeyboardInterrupt."""
+    """SIGINT/SIGTERM (:meth:`handle`): the first stops the stream (drain), the second raises
+    KeyboardInterrupt."""
 
     def __init__(self):
-        self.count, self.stream, self.previous = 0, None, {}
+        self.count, self.stream = 0, None
         self.threads_left = False
-
-    def install(self):
-        if threading.current_thread() is not threading.main_thread():
-            return
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            self.previous[signum] = signal.signal(signum, self._handle)
-
-    def restore(self):
-        for signum, handler in self.previous.items():
-            signal.signal(signum, handler)
-        self.previous = {}
 
     def attach(self, stream):
         self.stream = stream
         if self.count:
             stream.stop()
 
-    def _handle(self, signum, frame):
+    def handle(self, signum, frame):
         self.count += 1
         if self.count > 1:
             raise KeyboardInterrupt

@@ -1,11 +1,9 @@
 """What every command module shares: exit codes, the one-line error, report writing, Ctrl-C."""
 import json
-import signal
-from contextlib import contextmanager
 
 import click
 
-from ..io import write_atomic
+from ..util import sigint_handler, write_atomic  # noqa: F401  (sigint_handler: for the commands)
 
 EXIT_FAILED = 1     # some input failed
 EXIT_USAGE = 2      # usage errors (click's own code for them too)
@@ -33,19 +31,3 @@ def write_report(path, report):
         write_atomic(path, (json.dumps(report, indent=2) + "\n").encode())
     except OSError as exc:
         fail(f"{path}: cannot write the report: {exc.strerror or exc}")
-
-
-@contextmanager
-def sigint_handler(handler):
-    """``handler`` for SIGINT inside the block, the previous one after; in a thread other than
-    the main one nothing changes (Ctrl-C is not ours to handle there)."""
-    try:
-        previous = signal.signal(signal.SIGINT, handler)
-    except ValueError:
-        previous = None
-    try:
-        yield
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
-

@@ -61,7 +61,7 @@ def spec_models(spec, options, need_classifier):
 
 def load_image_set(source, limit):
     """The images of ``source`` (npz, folder, glob or file), at most ``limit``."""
-    from ..runtime.bench import load_images
+    from ..data import load_images
 
     try:
         images = load_images(source, limit)

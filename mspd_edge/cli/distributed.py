@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 from ..distributed.uris import is_uri
+from ..util import first_line
 from .args import apply, backend_choice
 from .common import OneLineUsageError, fail
 from .job import finish, job_settings, logger, start_notes
@@ -108,7 +109,7 @@ def _connect(ray, address):
                      log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise OneLineUsageError(f"--address {address}: cannot join the Ray cluster: "
-                                f"{str(exc).splitlines()[0]}") from None
+                                f"{first_line(exc)}") from None
     context = DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False

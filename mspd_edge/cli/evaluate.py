@@ -128,8 +128,8 @@ def _evaluate(options):
     options["backend"] = backend_choice(options)
     models = build_models(options["backend"], backend_options(options), need_classifier)
     backbone = load_checked(load_model, options["backbone"], "--backbone").to(options["device"])
-    classifier = (load_checked(load_model, options["classifier"] or backbone.info.pair, "--classifier")
-                  if need_classifier else None)
+    classifier_ref = options["classifier"] or backbone.info.pair
+    classifier = load_checked(load_model, classifier_ref, "--classifier") if need_classifier else None
     settings = settings_from(options, options["labels"])
     try:
         settings = settings.resolved(models.backend)
@@ -141,5 +141,6 @@ def _evaluate(options):
     plan = build_plan(options["data"], options["n_images"], models.backend, settings, backbone, classifier,
                       targets, _attacks(options), _conditions(options["conditions"]),
                       graybox=options["graybox"] or GRAYBOX, allow_backbone_target=options["backbone_as_target"],
+                      backend_options=backend_options(options).but(classifier=classifier_ref),
                       certify=certify, progress=not options["quiet"])
     return run(plan, options["outdir"], overwrite=options["overwrite"]), options["outdir"]

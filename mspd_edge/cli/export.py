@@ -16,7 +16,7 @@ from .common import OneLineUsageError, fail as _fail
 
 
 def _load_zoo(ref, option, checkpoint=None):
-    from mspd_edge.zoo import load_model
+    from ..zoo import load_model
 
     try:
         return load_model(ref, checkpoint=checkpoint)
@@ -28,7 +28,7 @@ def _paired_classifier(model):
     """The default label classifier of a loaded zoo model (``info.pair``), or None."""
     pair = getattr(getattr(model, "info", None), "pair", None)
     if pair is None:
-        from mspd_edge.zoo.embedded import EMBEDDED
+        from ..zoo.embedded import EMBEDDED
         pair = EMBEDDED.get(getattr(getattr(model, "info", None), "name", None), {}).get("pair")
     return pair
 
@@ -182,13 +182,13 @@ def check_command(path, as_json):
     operator table (TensorRT 10), onnx.checker, strict shape inference, and the sha256 recorded
     in the manifest. Exit status 0 when every graph passes, 1 otherwise.
     """
+    from ..bundle import BundleError
     from ..export.bundle import check_bundle, check_file
-    from ..export.onnxutil import ExportError
 
     if path.is_dir():
         try:
             reports = check_bundle(path)
-        except ExportError as exc:
+        except BundleError as exc:
             _fail(str(exc))
     else:
         reports = {path.name: check_file(path)}

@@ -26,7 +26,7 @@ TOLERANCE_KEYS = ("min_cosine", "max_rel_err", "max_diff", "min_identical", "min
               help="Images to use at most.")
 @click.option("--min-cosine", type=float,
               help="Tolerance: gradient cosine similarity at least.  [default: by precision, "
-                   "0.9999 for fp32; runtime/compare.py PRECISION_TOLERANCES]")
+                   "0.9999 for fp32; mspd_edge/measure/compare.py PRECISION_TOLERANCES]")
 @click.option("--max-rel-err", type=float, help="Tolerance: gradient max |error| / max |reference| "
                                                 "at most.  [default: by precision, 1e-3 for fp32]")
 @click.option("--max-diff", type=click.IntRange(min=0), help="Tolerance: protected-image max "
@@ -45,7 +45,7 @@ def parity_command(images, backends, reference, limit, **options):
     against tolerances for the backend's precision. Prints a markdown table; exit status 1
     when a backend is over a tolerance. Run it on a new device after install.
     """
-    from ..runtime.compare import parity, parity_table
+    from ..measure.compare import parity, parity_table
 
     given = {key: options.pop(key) for key in TOLERANCE_KEYS}
     options["threads"] = options["threads"] or default_threads()
@@ -82,7 +82,7 @@ def _tolerances(precision, given):
     """The tolerances of ``precision``, with the ones given on the command line instead."""
     from dataclasses import replace
 
-    from ..runtime.compare import PRECISION_TOLERANCES
+    from ..measure.compare import PRECISION_TOLERANCES
 
     names = {"max_diff": "max_diff_255"}
     return replace(PRECISION_TOLERANCES[precision],

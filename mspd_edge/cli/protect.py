@@ -150,10 +150,8 @@ def _check_report_folder(report):
 
 def _job_settings(options, models):
     return job_settings(options, backend=options["backend"], device=options["device"],
-                        provider=getattr(models.backend, "provider", None),
-                        precision=getattr(models.backend, "precision", "fp32"),
-                        model_dir=None if getattr(models.backend, "bundle", None) is None
-                        else str(models.backend.bundle.root),
-                        backbone=models.backbone.name, dataset=getattr(models.backbone, "dataset", None),
+                        provider=models.backend.provider, precision=models.backend.precision,
+                        model_dir=None if models.backend.bundle is None else str(models.backend.bundle.root),
+                        backbone=models.backbone.name, dataset=models.backbone.dataset,
                         classifier=None if models.classifier is None else models.classifier.name,
                         input_size=list(models.backend.input_size), max_pixels=options["max_pixels"])

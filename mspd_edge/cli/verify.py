@@ -5,7 +5,8 @@ import click
 from click.core import ParameterSource
 
 from .. import defaults
-from ..io import check_writable, write_atomic
+from ..io import check_writable
+from ..util import write_atomic
 from ..labels import LabelError, label_source, pipeline_mode
 from ..verify import markdown, pair_inputs, parse_scenarios, read_settings, text_table, verify_pairs
 from ..verify import measure
@@ -133,7 +134,7 @@ def _settings_record(options, models, settings, targets):
     thresholds = {name.lower(): getattr(measure, name) for name in (
         "KEPT_COSINE", "KEPT_GAIN", "GONE_COSINE", "GONE_GAIN", "ASPECT_TOLERANCE", "MIN_CORRELATION",
         "MAX_FOREIGN_ENERGY")}
-    return {"backend": options["backend"], "precision": getattr(models.backend, "precision", "fp32"),
+    return {"backend": options["backend"], "precision": models.backend.precision,
             "backbone": models.backbone.name,
             "classifier": None if models.classifier is None else models.classifier.name,
             "input_size": list(models.backend.input_size), "eps": settings.eps, "n_samples": settings.n_samples,

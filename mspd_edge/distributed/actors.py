@@ -9,8 +9,6 @@ image's noise is keyed by its pixels, an output does not depend on which actor, 
 attempt produced it.
 """
 import hashlib
-import os
-import shutil
 import time
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from ..backends import build_backend
 from ..io import ImageError
 from ..pipeline import protect_batch
 from ..runtime.engine_cache import cache_root
+from ..util import atomic_folder
 from .stages import LARGE, PENDING, PLAN_KEYS, objects, protect_large, settled, unflatten
 
 
@@ -38,14 +37,9 @@ def unpack_bundle(bundle):
     folder = cache_root() / "bundles" / bundle["key"]
     if folder.is_dir():
         return folder
-    partial = folder.with_name(f".{folder.name}.{os.getpid()}.partial")
-    partial.mkdir(parents=True, exist_ok=True)
-    for name, data in bundle["files"].items():
-        (partial / name).write_bytes(data)
-    try:
-        os.replace(partial, folder)
-    except OSError:   # another actor of this node was first
-        shutil.rmtree(partial, ignore_errors=True)
+    with atomic_folder(folder, replace=False) as partial:   # another actor of this node may be first
+        for name, data in bundle["files"].items():
+            (partial / name).write_bytes(data)
     return folder
 
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from mspd_edge.attacks import pgd_linf, pixel_budget, sparse_l0
-from mspd_edge.defaults import SPARSE_STEPS
+from ..attacks import pgd_linf, pixel_budget, sparse_l0
+from ..defaults import SPARSE_STEPS
 
 ATTACKS = ("pgd-linf", "pgd-l2", "autoattack", "square", "sparse-l0")
 L2_EPS = 0.5                # default L2 budget; the L-inf ones default to the model's eps

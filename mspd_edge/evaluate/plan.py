@@ -4,8 +4,8 @@ import json
 import numpy as np
 import torch
 
+from ..backends import BackendError, BackendOptions, build_backend
 from ..imaging import to_model_input
-from ..torch_backend import TorchBackend
 from ..zoo import load_model
 from ..zoo.locate import WEIGHTS_DIR
 from .attacks import attack_spec
@@ -65,16 +65,31 @@ def _defence(backend, settings, backbone, classifier):
     return {"backbone": backbone.info.name, "classifier": None if classifier is None else classifier.info.name,
             "eps": settings.eps, "n_samples": settings.n_samples, "lr": settings.lr,
             "epochs": settings.epochs, "label_mode": settings.label_mode, "backend": backend.name,
-            "precision": getattr(backend, "precision", "fp32")}
+            "precision": backend.precision}
+
+
+def graybox_backend(name, options, backbone, need_classifier):
+    """The gray-box reverser: the fp32 torch reference on backbone ``name``, with the classifier
+    and device of the defence's ``options`` (built through the registry)."""
+    try:
+        models = build_backend("torch", options.but(backbone=name, model_dir=None, provider=None,
+                                                    precision="fp32"), need_classifier=need_classifier)
+    except BackendError as exc:
+        raise PlanError(f"gray-box backbone {name}: {exc}") from None
+    if tuple(models.backbone.input_size) != tuple(backbone.info.input_size):
+        raise PlanError(f"gray-box backbone {name} takes {models.backbone.input_size} images, the "
+                        f"backbone {backbone.info.input_size}: pass --graybox, or leave reverted-gray out")
+    return models.backend
 
 
 def build_plan(data, n_images, backend, settings, backbone, classifier, target_names, attacks,
                conditions, graybox=None, allow_backbone_target=False, describe=None, certify=None,
-               **run_options):
+               backend_options=BackendOptions(), **run_options):
     """A ``Plan``: ``backend`` protects (any pipeline backend, settings resolved); ``backbone`` and
     ``classifier`` are the torch models behind it (gradient cosine, gray-box labels);
     ``attacks``: {name: (eps or None, steps or None)}; ``describe``: extra config entries;
-    ``certify``: a ``CertifySpec`` to certify the targets with a ``smoothing_sigma`` (at least one).
+    ``certify``: a ``CertifySpec`` to certify the targets with a ``smoothing_sigma`` (at least one);
+    ``backend_options``: the defence's (with its classifier named), for the gray-box reverser.
     """
     dataset = load_labelled(data, limit=n_images, classes=backbone.info.classes)
     conditions = check_conditions(conditions)
@@ -82,10 +97,8 @@ def build_plan(data, n_images, backend, settings, backbone, classifier, target_n
                         for c in conditions)
     if needs_graybox and graybox is None:
         raise PlanError("the gray-box reversion needs --graybox (a backbone of the same architecture, another seed)")
-    graybox_model = _load(graybox, "gray-box backbone") if needs_graybox else None
-    if graybox_model is not None and tuple(graybox_model.info.input_size) != tuple(backbone.info.input_size):
-        raise PlanError(f"gray-box backbone {graybox} takes {graybox_model.info.input_size} images, the "
-                        f"backbone {backbone.info.input_size}: pass --graybox, or leave reverted-gray out")
+    gray_backend = (graybox_backend(graybox, backend_options, backbone, classifier is not None)
+                    if needs_graybox else None)
     specs = {name: attack_spec(name, eps, steps, model_eps=settings.eps, input_size=backbone.info.input_size)
              for name, (eps, steps) in attacks.items()}
     config = {"data": str(data), "images": len(dataset.labels), "seed": settings.seed,
@@ -99,8 +112,6 @@ def build_plan(data, n_images, backend, settings, backbone, classifier, target_n
             raise PlanError("--certify needs a smoothed target (a manifest with smoothing_sigma), e.g. "
                             "cifar10-smoothed-025; none of " + ", ".join(target_names) + " is one")
         config["certify"] = certify.describe()
-    gray_backend = None if graybox_model is None else TorchBackend(graybox_model, classifier,
-                                                                    next(backbone.parameters()).device)
     return Plan(config=config, images=model_size_images(dataset.images, backbone.info.input_size),
                 labels=np.asarray(dataset.labels, np.int64), backends={"defence": backend, "graybox": gray_backend},
                 settings=settings, targets=targets, attacks=specs, conditions=conditions, backbone=backbone,

@@ -7,7 +7,7 @@ import io
 import re
 from pathlib import Path
 
-from ..io import write_atomic
+from ..util import write_atomic
 
 SCHEMA = "mspd-edge.evaluate/1"
 PERCENT = 100

@@ -18,7 +18,7 @@ import torch
 from tqdm import tqdm
 
 from .. import metrics
-from ..io import write_atomic
+from ..util import write_atomic
 from .attacks import robust_flags
 from .certified import CERTIFY_CONDITIONS, certified_entry, smoothing_sigmas
 from .conditions import CONDITIONS, make_condition

@@ -11,9 +11,10 @@ import torch
 from tqdm import tqdm
 
 from ..data import load_npz
+from ..defaults import SPARSE_K
+from ..util import write_atomic
 from ..zoo.registry import build
 from .augment import random_crop_flip
-from ..defaults import SPARSE_K
 from .config import ROBUST_METRIC, TrainConfig
 from .evaluate import accuracy
 from .recipes import RECIPES
@@ -53,12 +54,6 @@ def _state(model, opt, epoch, history, best, rng):
     return {"model": model.state_dict(), "opt": opt.state_dict(), "epoch": epoch,
             "history": history, "best": best, "rng": rng.get_state(),
             "torch_rng": torch.get_rng_state()}
-
-
-def _save_atomic(obj, path):
-    tmp = path.with_suffix(".tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
 
 
 def _metric(cfg):
@@ -144,7 +139,8 @@ def train(cfg: TrainConfig, resume=True, log=print):
         if best is None or score > best["score"]:
             best = {"score": score, "epoch": epoch + 1,
                     "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
-        _save_atomic(_state(model, opt, epoch + 1, history, best, rng), ckpt)
+        state = _state(model, opt, epoch + 1, history, best, rng)
+        write_atomic(ckpt, lambda out: torch.save(state, out))
         if robust is not None and robust < best["score"] - cfg.overfit_drop:
             log(f"catastrophic overfitting at epoch {epoch + 1}: {_metric(cfg)} {robust:.3f} "
                 f"< best {best['score']:.3f}; stopping, keeping epoch {best['epoch']}")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..digest import sha256_file
-from ..io import write_atomic
+from ..util import write_atomic
 from .checkpoint_file import format_problem
 from .locate import (check_robustbench, find_robustbench, robustbench_candidates, robustbench_relative,
                      shipped_models, shipped_weights)

@@ -40,16 +40,17 @@ def dataset_classes(dataset):
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """Metadata attached to every model returned by ``load_model`` as ``model.info``."""
+    """What is known of a model: ``model.info`` of every model ``load_model`` returns, and the
+    models of an export bundle (:meth:`mspd_edge.bundle.Bundle.meta`: no architecture there)."""
 
     name: str
-    arch: str
-    arch_kwargs: dict = field(repr=False)
-    dataset: str
     input_size: tuple  # (C, H, W)
     classes: tuple = field(repr=False)
     eps: float
-    source: str  # where the weights came from
+    dataset: str | None = None   # the training set, when known
+    arch: str | None = None
+    arch_kwargs: dict = field(default_factory=dict, repr=False)
+    source: str | None = None  # where the weights came from
     pair: str | None = None  # the default label classifier of a backbone
     smoothing_sigma: float | None = None  # a randomized-smoothing base classifier's noise level
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from ..util import first_line
 from . import locate
 from .checkpoint_file import format_problem
 from .embedded import CIFAR10, EMBEDDED
@@ -140,10 +141,9 @@ def _read_checkpoint(path, weights_only):
         obj = torch.load(path, map_location="cpu", weights_only=weights_only)
     except pickle.UnpicklingError as err:
         raise ValueError(f"checkpoint {path} holds more than tensors; if you trust it, load it "
-                         f"with weights_only=False ({str(err).splitlines()[0]})") from None
+                         f"with weights_only=False ({first_line(err)})") from None
     except (RuntimeError, EOFError, KeyError) as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(f"{path} cannot be read as a torch checkpoint ({reason}): damaged "
+        raise ValueError(f"{path} cannot be read as a torch checkpoint ({first_line(err)}): damaged "
                          "or truncated?") from None
     while isinstance(obj, dict) and not all(torch.is_tensor(v) for v in obj.values()):
         key = next((k for k in _WRAPPER_KEYS if isinstance(obj.get(k), dict)), None)

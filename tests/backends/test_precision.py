@@ -50,7 +50,7 @@ def test_auto_is_the_measured_default_where_it_runs():
 
 
 def test_auto_with_a_model_dir_is_the_bundle_precision(tmp_path):
-    (tmp_path / "manifest.json").write_text('{"format": "mspd-edge-onnx", "backbone": "b.onnx", '
+    (tmp_path / "manifest.json").write_text('{"format": "mspd-edge-onnx", "format_version": 1, "backbone": "b.onnx", '
                                             '"backbone_grad": "g.onnx", "mcgs_step": "s.onnx", '
                                             '"input_size": [3, 32, 32], "eps": 0.03, "precision": "int8"}')
     options = BackendOptions(precision="auto", model_dir=tmp_path)

@@ -10,7 +10,7 @@ import onnx
 from conftest import gradients
 
 from mspd_edge.calibration.fp16 import loss_head, to_fp16
-from mspd_edge.runtime.compare import array_error
+from mspd_edge.measure.compare import array_error
 
 F32, F16 = onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16
 

@@ -14,7 +14,7 @@ import pytest
 from conftest import gradients
 
 from mspd_edge.calibration.int8 import FLOAT_NEAR_INPUT, float_nodes, own_weights
-from mspd_edge.runtime.compare import array_error
+from mspd_edge.measure.compare import array_error
 
 WEIGHT_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 
@@ -79,7 +79,7 @@ def test_int8_protection_effect_on_an_unseen_target(shipped_bundle, reduced, tes
 
     from mspd_edge.pipeline import Settings
     from mspd_edge.runtime.cascade import OrtBackend
-    from mspd_edge.runtime.compare import protect_all
+    from mspd_edge.measure.compare import protect_all
     from mspd_edge.zoo import load_model
 
     images, truth = test_images

@@ -29,7 +29,8 @@ import torch.nn.functional as F
 from onnx import TensorProto, helper, numpy_helper
 
 from mspd_edge.export.gradient import _RULES, UnsupportedOperatorError, gradient_graph
-from mspd_edge.export.onnxutil import BATCH, IMAGES, LOGITS, make_model, prepare_forward
+from mspd_edge.bundle import BATCH, IMAGES, LOGITS
+from mspd_edge.export.onnxutil import make_model, prepare_forward
 from mspd_edge.export.trt_support import check_model
 
 from export_helpers import session

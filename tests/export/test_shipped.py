@@ -12,7 +12,7 @@ import torch
 from click.testing import CliRunner
 
 from mspd_edge.cli.export import export_command
-from mspd_edge.export.bundle import read_manifest
+from mspd_edge.bundle import read_manifest
 from mspd_edge.export.gradient import gradient_graph
 from mspd_edge.export.graphs import torch_forward_graph
 from mspd_edge.export.step import mcgs_step_graph

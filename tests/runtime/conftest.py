@@ -1,14 +1,5 @@
 """Runtime tests: copies of the tiny bundle (tests/conftest.py) and CIFAR-10 images."""
-import shutil
-from pathlib import Path
-
 import pytest
-
-
-@pytest.fixture
-def bundle_copy(tiny_bundle, tmp_path):
-    """A private copy of the tiny bundle (for tests that damage it)."""
-    return Path(shutil.copytree(tiny_bundle, tmp_path / "bundle"))
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from mspd_edge.noise import draw_noise
 from mspd_edge.pipeline import Settings
 from mspd_edge.runtime import trt
 from mspd_edge.runtime.cascade import OrtBackend, TrtBackend, cascade
-from mspd_edge.runtime.compare import Tolerances, compare_graphs, parity
+from mspd_edge.measure.compare import Tolerances, compare_graphs, parity
 from mspd_edge.runtime.engine_cache import StaleEngineError
 from mspd_edge.runtime.gpu import device_count, device_info
 from mspd_edge.runtime.runners import OnnxRuntimeRunner, available_providers

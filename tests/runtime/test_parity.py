@@ -11,18 +11,10 @@ import pytest
 
 from mspd_edge.pipeline import Settings
 from mspd_edge.runtime.cascade import OrtBackend
-from mspd_edge.runtime.compare import Tolerances, parity
+from mspd_edge.measure.compare import Tolerances, parity
 from mspd_edge.torch_backend import TorchBackend
 
 DEFAULT_MODELS = ("cifar10-backbone", "cifar10-classifier")
-
-
-def _torch_grad(backend):
-    import torch
-
-    from mspd_edge.reference import input_grad
-
-    return lambda x, y: input_grad(backend.backbone, torch.from_numpy(x), torch.from_numpy(y)).numpy()
 
 
 def _check(records):
@@ -39,8 +31,7 @@ def test_ort_parity_tiny_model(tiny_torch, tiny_bundle, cifar_images):
     ref = TorchBackend(*tiny_torch)
     with OrtBackend(tiny_bundle, threads=1) as ort:
         settings = Settings(n_samples=8, seed=11).resolved(ref)
-        records = parity({"torch": ref, "ort": ort}, images, settings, "torch",
-                         {"torch": _torch_grad(ref)}, Tolerances())
+        records = parity({"torch": ref, "ort": ort}, images, settings, "torch", Tolerances())
     ort = _check(records)
     assert ort["label_agreement"] == 1.0
 
@@ -67,8 +58,7 @@ def test_ort_parity_default_models(cifar10_dir, tmp_path):
     with OrtBackend(tmp_path) as ort:
         settings = Settings(seed=0).resolved(ref)
         assert settings.n_samples == 20 and settings.epochs == "FB"
-        records = parity({"torch": ref, "ort": ort}, images, settings, "torch",
-                         {"torch": _torch_grad(ref)}, Tolerances())
+        records = parity({"torch": ref, "ort": ort}, images, settings, "torch", Tolerances())
     ort = _check(records)
     print(f"default models, 64 images: identical {ort['identical']:.5f}, max |d| "
           f"{ort['max_diff_255']}/255, grad cosine {ort['grad_cosine']:.9f}, rel err "

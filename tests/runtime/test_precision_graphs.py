@@ -10,7 +10,7 @@ from mspd_edge import cli
 from mspd_edge.backends import BackendError, BackendOptions
 from mspd_edge.backends.exports import runtime_bundle
 from mspd_edge.backends.precision import cpu_reason
-from mspd_edge.runtime.bundle import Bundle
+from mspd_edge.bundle import Bundle
 from mspd_edge.runtime.cascade import OrtBackend
 from mspd_edge.runtime.engine_cache import EngineCache, EngineKey
 
@@ -55,7 +55,8 @@ def test_bundle_precision(tiny_bundle, tiny_reduced, cifar_images):
     assert manifest["calibration"]["images"] == "train.npz[:2]" and manifest["calibration"]["size"] == 2
     assert manifest["source"]["backbone_grad_sha256"] == Bundle(tiny_bundle).sha256("backbone_grad")
     from mspd_edge.pipeline import Settings
-    from mspd_edge.runtime.compare import model_inputs, protect_all
+    from mspd_edge.imaging import model_inputs
+    from mspd_edge.measure.compare import protect_all
 
     images = list(cifar_images[0][:2])
     with OrtBackend(tiny_reduced, threads=1) as backend:

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from mspd_edge.runtime.compare import Tolerances, array_error, compare_graphs
+from mspd_edge.measure.compare import Tolerances, array_error, compare_graphs
 from mspd_edge.runtime.runners import (OnnxRuntimeRunner, ProviderUnavailable, available_providers,
                                        provider_chain)
 

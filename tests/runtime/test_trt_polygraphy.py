@@ -10,7 +10,7 @@ import types
 import pytest
 
 from mspd_edge.runtime import gpu, trt
-from mspd_edge.runtime.bundle import DEFAULT_SIGNATURES
+from mspd_edge.bundle import SIGNATURES
 from mspd_edge.runtime.cascade import TrtBackend
 from mspd_edge.runtime.engine_cache import EngineCache, StaleEngineError
 from mspd_edge.runtime.profiles import graph_profile
@@ -21,7 +21,7 @@ GPU = {"name": "NVIDIA H200", "compute_capability": "9.0"}
 
 
 def profile(graph, batch=B, n_samples=N):
-    return graph_profile(DEFAULT_SIGNATURES[graph], graph, max_batch=batch, n_samples=n_samples,
+    return graph_profile(SIGNATURES[graph], graph, max_batch=batch, n_samples=n_samples,
                          input_size=CHW, num_classes=10)
 
 

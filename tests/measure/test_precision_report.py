@@ -6,7 +6,7 @@ from click.testing import CliRunner
 
 from mspd_edge import cli
 from mspd_edge.backends import BackendOptions
-from mspd_edge.calibration.report import CANDIDATES, runnable
+from mspd_edge.measure.precision import CANDIDATES, runnable
 
 
 def test_report_command(cifar10_dir, tmp_path, monkeypatch):

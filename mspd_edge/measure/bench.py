@@ -14,11 +14,10 @@ import resource
 import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
-from mspd_edge.pipeline import protect_batch
+from ..pipeline import protect_batch
 
 RECORD_KEYS = ("backend", "batch_size", "images_per_s", "p50_ms", "p95_ms", "peak_rss_mb")
 
@@ -27,20 +26,6 @@ def peak_rss_mb():
     """Peak resident memory of this process so far, in MiB."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
-
-
-def load_images(source, limit=None):
-    """uint8 images from a CIFAR-style ``.npz`` (``mspd_edge.data``) or files/folders/globs."""
-    path = Path(str(source))
-    if path.suffix == ".npz":
-        from mspd_edge.data import load_npz
-
-        return list(load_npz(path, limit=limit)[0])
-    from mspd_edge.io import discover, read_image
-
-    sources, _ = discover([str(source)])
-    sources = sources[:limit] if limit else sources
-    return [read_image(s.path).pixels for s in sources]
 
 
 def _pool(images, count):
@@ -70,7 +55,7 @@ def time_backend(backend, images, settings, batch_sizes, *, name=None, warmup=1,
         total = time.perf_counter() - start
         ms = np.array(latencies) * 1000
         records.append({
-            "backend": name or getattr(backend, "name", type(backend).__name__),
+            "backend": name or backend.name,
             "batch_size": b, "images": len(pool),
             "images_per_s": round(len(pool) / total, 3),
             "p50_ms": round(float(np.percentile(ms, 50)), 2),
@@ -78,9 +63,8 @@ def time_backend(backend, images, settings, batch_sizes, *, name=None, warmup=1,
             "ms_per_image": round(1000 * total / len(pool), 2),
             "peak_rss_mb": peak_rss_mb(),
             "n_samples": settings.n_samples, "epochs": settings.epochs,
-            "route": getattr(backend, "route", None),
-            "copies_per_call": getattr(backend, "copies_per_call", None),
-            "precision": getattr(backend, "precision", "fp32"), **(extra or {}),
+            "route": backend.route, "copies_per_call": backend.copies_per_call,
+            "precision": backend.precision, **(extra or {}),
         })
     return records
 

@@ -11,13 +11,13 @@ runs them at fp32 speed, so ``--backend ort --precision fp16`` is refused on the
 """
 import numpy as np
 
-from mspd_edge.backends import build_backend, unavailable_reason
-from mspd_edge.backends.exports import runtime_bundle
-from mspd_edge.noise import batch_noise, image_key
-from mspd_edge.runtime.bench import machine, time_backend
-from mspd_edge.runtime.compare import array_error, model_inputs, protect_all, uint8_error
-
-from .feeds import noisy_copies
+from ..backends import build_backend, unavailable_reason
+from ..backends.exports import runtime_bundle
+from ..calibration.feeds import noisy_copies
+from ..imaging import model_inputs
+from ..noise import batch_noise, image_key
+from .bench import machine, time_backend
+from .compare import array_error, protect_all, uint8_error
 
 CANDIDATES = (("torch", "fp32"), ("torch", "bf16"), ("torch", "fp16"),
               ("ort", "fp32"), ("ort", "int8"), ("ort", "fp16"))
@@ -35,7 +35,7 @@ def runnable(options, candidates=CANDIDATES):
 
 def _backend(name, precision, options):
     if (name, precision) in EMULATED:
-        from mspd_edge.runtime.cascade import OrtBackend
+        from ..runtime.cascade import OrtBackend
 
         return OrtBackend(runtime_bundle(options.but(precision=precision), True),
                           threads=options.threads)
@@ -81,7 +81,7 @@ def precision_report(images, options, settings, batch_sizes=(1, 16), rounds=3, l
         built.append(backend)
     _timings(rows, built, images, settings, batch_sizes, rounds, log)
     for backend in built:
-        getattr(backend, "close", lambda: None)()
+        backend.close()
     _speedups(rows, batch_sizes)
     return {"machine": machine(), "settings": {
         "images": len(images), "seed": settings.seed, "n_samples": settings.n_samples,

@@ -1,5 +1,5 @@
-"""``runtime.bench.combine_rounds``: the median round and the median per-round ratio."""
-from mspd_edge.runtime.bench import combine_rounds
+"""``measure.bench.combine_rounds``: the median round and the median per-round ratio."""
+from mspd_edge.measure.bench import combine_rounds
 
 
 def _record(backend, throughput, ratio=None):

@@ -12,8 +12,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from mspd_edge.imaging import to_model_input
-from mspd_edge.pipeline import protect_images
+from ..imaging import model_inputs
+from ..pipeline import protect_images
 
 
 def array_error(got, ref):
@@ -78,7 +78,7 @@ def compare_graphs(runners, feeds, tolerances=Tolerances()):
     """
     from polygraphy.comparator import Comparator, CosineSimilarityCompareFunc, SimpleCompareFunc
 
-    from .trt import quiet
+    from ..runtime.trt import quiet
 
     with quiet():
         results = Comparator.run(runners, data_loader=list(feeds))
@@ -103,11 +103,6 @@ def compare_graphs(runners, feeds, tolerances=Tolerances()):
     return report
 
 
-def model_inputs(images, input_size):
-    """float32 ``[n, C, H, W]`` model inputs of uint8 images (the pipeline's resize rule)."""
-    return np.stack([to_model_input(image, input_size)[0] for image in images])
-
-
 def protect_all(backend, images, settings, labels):
     """Protected uint8 images of one job with given labels (label mode "gt")."""
     settings = replace(settings, label_mode="gt")
@@ -117,31 +112,24 @@ def protect_all(backend, images, settings, labels):
     return out
 
 
-def parity(backends, images, settings, reference, grad_fns=None, tolerances=Tolerances(), log=None):
+def parity(backends, images, settings, reference, tolerances=Tolerances(), log=None):
     """Compare ``backends`` (``{name: backend}``) with ``backends[reference]`` on ``images``.
 
     ``settings``: resolved pipeline settings (seed fixed) with label mode "classifier" or
     "couple"; every backend protects with the reference's labels, so the pixels compare the
-    cascades alone, and the label agreement is reported apart. ``grad_fns``: ``{name:
-    fn(images, labels) -> gradient}`` for backends without an ``input_grad`` method;
-    ``tolerances``: one :class:`Tolerances` or ``{name: Tolerances}`` (e.g. by precision).
+    cascades alone, and the label agreement is reported apart. ``tolerances``: one :class:`Tolerances` or ``{name: Tolerances}`` (e.g. by precision).
     Returns one record per backend (the reference first): the numbers, ``ok`` and ``failures``.
     """
-    grad_fns = dict(grad_fns or {})
     ref = backends[reference]
     x = model_inputs(images, ref.input_size)
     model = "backbone" if settings.label_mode == "couple" else "classifier"
     labels = ref.predict(x, model)
 
-    def gradient(name, backend):
-        fn = grad_fns.get(name) or getattr(backend, "input_grad", None)
-        return None if fn is None else fn(x, labels)
-
     start = time.perf_counter()
-    ref_grad = gradient(reference, ref)
+    ref_grad = ref.input_grad(x, labels)
     ref_images = protect_all(ref, images, settings, labels)
     records = [{"backend": reference, "reference": reference, "images": len(images),
-                "precision": getattr(ref, "precision", "fp32"),
+                "precision": ref.precision,
                 "seconds": round(time.perf_counter() - start, 3), "ok": True, "failures": []}]
     for name, backend in backends.items():
         if name == reference:
@@ -151,14 +139,12 @@ def parity(backends, images, settings, reference, grad_fns=None, tolerances=Tole
         start = time.perf_counter()
         record = {"backend": name, "reference": reference, "images": len(images)}
         record["label_agreement"] = float((backend.predict(x, model) == labels).mean())
-        grad = gradient(name, backend)
-        if grad is not None and ref_grad is not None:
-            err = array_error(grad, ref_grad)
-            record.update(grad_cosine=err["cosine"], grad_rel_err=err["rel_err"],
-                          sign_agreement=err["sign_agreement"])
+        err = array_error(backend.input_grad(x, labels), ref_grad)
+        record.update(grad_cosine=err["cosine"], grad_rel_err=err["rel_err"],
+                      sign_agreement=err["sign_agreement"])
         record.update(uint8_error(protect_all(backend, images, settings, labels), ref_images))
         record["seconds"] = round(time.perf_counter() - start, 3)
-        record["precision"] = getattr(backend, "precision", "fp32")
+        record["precision"] = backend.precision
         record["failures"] = _failures(record, tolerances.get(name) if isinstance(tolerances, dict)
                                        else tolerances)
         record["ok"] = not record["failures"]
