@@ -1,7 +1,7 @@
 """``mspd-edge protect`` quiet and beside busy processes: the default path, torch and ORT.
 
     python benchmarks/under_load.py [--images 200] [--rounds 3] [--loads 0,1,2]
-                                    [--paths default,torch-fp32,torch-bf16,ort-fp32,torch-fp32-spin]
+                                    [--paths default,torch-fp32,torch-fp32-passive,torch-fp32-spin,ort-fp32]
                                     [--json benchmarks/results/under-load.json]
 
 The first N CIFAR-10 test images (../shared/data/cifar10/test.npz) are written once as PNGs;
@@ -13,9 +13,11 @@ each cell is the median over rounds. Printed: ms/image per path and load, the sl
 against the same path quiet, and the speed-up against ``torch-fp32`` at the same load.
 
 Paths: ``default`` (no backend options: ``--backend auto``), ``torch-fp32``, ``torch-bf16``
-(only where the CPU has native bf16), ``ort-fp32``, and ``torch-fp32-spin``: torch fp32 with
-OpenMP's spin-wait (``OMP_WAIT_POLICY=ACTIVE``, torch's own default before mspd-edge set a
-passive policy). Run it on an otherwise idle machine: it makes its own load.
+(only where the CPU has native bf16), ``ort-fp32``, and torch fp32 under two other OpenMP wait
+settings than mspd-edge's (``GOMP_SPINCOUNT=10000``: a short spin, then sleep):
+``torch-fp32-spin`` (``GOMP_SPINCOUNT=300000``, GNU OpenMP's default, torch's own) and
+``torch-fp32-passive`` (``OMP_WAIT_POLICY=PASSIVE``: sleep at once). Run it on an otherwise idle
+machine: it makes its own load.
 """
 import argparse
 import json
@@ -36,7 +38,8 @@ PATHS = {
     "torch-fp32": (["--backend", "torch", "--precision", "fp32"], {}),
     "torch-bf16": (["--backend", "torch", "--precision", "bf16"], {}),
     "ort-fp32": (["--backend", "ort", "--precision", "fp32"], {}),
-    "torch-fp32-spin": (["--backend", "torch", "--precision", "fp32"], {"OMP_WAIT_POLICY": "ACTIVE"}),
+    "torch-fp32-spin": (["--backend", "torch", "--precision", "fp32"], {"GOMP_SPINCOUNT": "300000"}),
+    "torch-fp32-passive": (["--backend", "torch", "--precision", "fp32"], {"OMP_WAIT_POLICY": "PASSIVE"}),
 }
 BUSY = [sys.executable, "-c", "while True: pass"]
 FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "avx512_vnni", "amx_int8")
@@ -65,7 +68,7 @@ def write_images(folder, count):
 def run_protect(images, out, path):
     """Wall seconds of one protect process on ``images`` with ``path``'s options."""
     args, env = PATHS[path]
-    environment = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    environment = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     started = time.perf_counter()
     subprocess.run([*MSPD, "protect", str(images), "-o", str(out), "--seed", "0", "-q", "--overwrite",
                     *args], check=True, env={**environment, **env})
@@ -126,7 +129,7 @@ def main(argv=None):
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--loads", default="0,1,2")
-    parser.add_argument("--paths", default="default,torch-fp32,torch-bf16,ort-fp32,torch-fp32-spin")
+    parser.add_argument("--paths", default="default,torch-fp32,torch-fp32-passive,torch-fp32-spin,ort-fp32")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     from mspd_edge.backends import BackendOptions, resolve_backend

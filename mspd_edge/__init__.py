@@ -11,7 +11,8 @@ from .util import lazy_attributes
 __version__ = "0.1.0"
 
 # Torch's OpenMP threads (libgomp) spin between parallel regions by default: beside other work
-# that measured 3-60x slower (README "Under load"). libgomp reads the policy once, when torch
+# that measured 3-60x slower (README "Under load"; a short spin, GOMP_SPINCOUNT=10000, was 2x
+# faster idle but 2.2x slower beside one busy process). libgomp reads the policy once, when torch
 # loads, so it is set here, before anything of mspd-edge imports torch (the CLI, the camera, Ray
 # actors, the Python API); a policy set by the user is kept. TORCH_SPIN_WAITS: torch was imported
 # first with no policy set, so it spins (the torch backend then warns once).

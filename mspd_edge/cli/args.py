@@ -65,8 +65,8 @@ def backend_args(*, backend=True, threads=True):
             callback=_check_backend, is_eager=True,
             help="Implementation of the cascade: the PyTorch reference, ONNX Runtime or TensorRT "
                  "(ort and trt never import torch); auto: the fastest on this machine, by "
-                 "measurement (README \"Which backend runs\": torch in bf16 on a CPU with native "
-                 "bf16, else ort)."))
+                 "measurement (README \"Which backend runs\": ort on a CPU; torch for --precision "
+                 "bf16/fp16 or --device cuda)."))
     if threads:
         options.append(click.option("--threads", type=click.IntRange(min=1),
                                     help="CPU threads of the backend.  [default: the engine's]"))
