@@ -116,7 +116,8 @@ def fake_backend():
 
 @pytest.fixture
 def fake_cli(monkeypatch):
-    """Make ``--backend torch`` (every command) use :class:`FakeBackend`; returns the backend."""
+    """Make the CPU backends of every command (``torch``, ``ort``, so ``--backend auto`` too) use
+    :class:`FakeBackend`; returns the backend."""
     from dataclasses import replace
 
     from mspd_edge.backends import BACKENDS, Models, get_backend
@@ -127,8 +128,9 @@ def fake_cli(monkeypatch):
         return Models(backend, fake_info("fake-backbone"),
                       fake_info("fake-classifier") if need_classifier else None)
 
-    fake = replace(get_backend("torch"), build=models, check=lambda options: None)
-    monkeypatch.setitem(BACKENDS, "torch", fake)
+    for name in ("torch", "ort"):
+        monkeypatch.setitem(BACKENDS, name, replace(get_backend(name), build=models,
+                                                    check=lambda options: None))
     return backend
 
 
