@@ -61,6 +61,7 @@ for ((k = 1; k <= RUNS; k++)); do
     summary=$(grep -E '^=*.*\b(passed|failed|error|errors|no tests ran)\b' "$LOGS/run$k.log" | tail -n 1)
     printf 'run %d/%d: exit %d in %dm%02ds: %s\n' "$k" "$RUNS" "$status" $((seconds / 60)) $((seconds % 60)) \
         "${summary:-no summary line (see $LOGS/run$k.log)}"
+    grep -E '^(FAILED|ERROR) ' "$LOGS/run$k.log" | sed 's/^/    /'
     ((status == 0)) || failed=1
 done
 exit "$failed"

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+from limits import COMMAND_SECONDS
 
 PROBE = ("import os, warnings; warnings.simplefilter('error');\n"
          "{first}\n"
@@ -19,7 +20,7 @@ PROBE = ("import os, warnings; warnings.simplefilter('error');\n"
 def run(first, **env):
     environment = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     result = subprocess.run([sys.executable, "-c", PROBE.format(first=first)], capture_output=True,
-                            text=True, env={**environment, **env}, timeout=300)
+                            text=True, env={**environment, **env}, timeout=COMMAND_SECONDS)
     assert result.returncode == 0, result.stderr
     return result.stdout
 

@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from limits import COMMAND_SECONDS
+
 REPO = Path(__file__).resolve().parents[1]
 
 # Runs Python with an import hook that makes ``import torch`` fail, then reports whether torch
@@ -19,7 +21,7 @@ sys.meta_path.insert(0, _NoTorch())
 """
 
 
-def run_without_torch(code, env=None, timeout=300):
+def run_without_torch(code, env=None, timeout=COMMAND_SECONDS):
     """Run ``code`` in a fresh Python where importing torch raises ImportError."""
     environment = dict(os.environ, **(env or {}))
     return subprocess.run([sys.executable, "-c", BLOCK_TORCH + code], capture_output=True, text=True,

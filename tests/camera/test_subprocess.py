@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from camera_helpers import decode_video, linf, read_png_frames, smooth_frames, write_video
+from limits import COMMAND_SECONDS, EVENT_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 QUIET = ["--stats-interval", "0"]
@@ -26,7 +27,7 @@ def camera(*args, stderr):
                             env=env, stdout=subprocess.DEVNULL, stderr=stderr)
 
 
-def wait_for(path, process, timeout=180, text=None):
+def wait_for(path, process, timeout=EVENT_SECONDS, text=None):
     """Wait while ``process`` runs until ``path`` exists (and holds ``text``)."""
     deadline = time.monotonic() + timeout
     while not path.exists() or (text is not None and text not in path.read_text(errors="replace")):
@@ -63,7 +64,7 @@ def test_end_to_end_with_the_default_models(embedded_models, video, tmp_path):
     with open(tmp_path / "stderr.txt", "wb") as err:
         process = camera("-s", path, "-o", tmp_path / "out", "--seed", 7, "--report",
                          tmp_path / "r.json", *embedded_models, *QUIET, stderr=err)
-        assert process.wait(timeout=300) == 0, (tmp_path / "stderr.txt").read_text()
+        assert process.wait(timeout=COMMAND_SECONDS) == 0, (tmp_path / "stderr.txt").read_text()
     assert check_frames(tmp_path / "out", decoded) == len(decoded)
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["settings"]["backbone"] == "cifar10-backbone"
@@ -80,7 +81,7 @@ def test_ctrl_c_midway_writes_every_captured_frame(model_args, long_clip, tmp_pa
         try:
             wait_for(out / "frame_000000.png", process)
             process.send_signal(signal.SIGINT)
-            status = process.wait(timeout=120)
+            status = process.wait(timeout=EVENT_SECONDS)
         finally:
             process.kill()
     log = (tmp_path / "stderr.txt").read_text()
@@ -104,7 +105,7 @@ def test_second_ctrl_c_aborts_leaving_only_complete_frames(tiny_manifest, long_c
             # The second once the first was handled: two pending SIGINTs are delivered as one.
             wait_for(tmp_path / "stderr.txt", process, text="stopping:")
             process.send_signal(signal.SIGINT)
-            status = process.wait(timeout=60)
+            status = process.wait(timeout=EVENT_SECONDS)
         finally:
             process.kill()
     log = (tmp_path / "stderr.txt").read_text()

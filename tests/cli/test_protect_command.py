@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import ExifTags, Image
 
+from limits import COMMAND_SECONDS
 from cli_helpers import EMBEDDED, FAST, digest, error_lines, invoke
 from mspd_edge.io import read_image
 
@@ -255,7 +256,7 @@ def test_the_progress_bar_advances_by_whole_batches(tmp_path, cifar10, embedded_
     command = [str(Path(sys.executable).with_name("mspd-edge")), "protect", str(tmp_path / "in"), "-o",
                str(tmp_path / "out"), *EMBEDDED, *FAST, "--seed", "0", "--batch-size", "3"]
     env = {**os.environ, "TQDM_MININTERVAL": "0", "TQDM_MINITERS": "1"}
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=COMMAND_SECONDS)
     assert result.returncode == 0, result.stderr
     shown = {int(n) for n in re.findall(r"protecting:.*?\| (\d+)/6 \[", result.stderr)}
     assert 3 in shown and shown <= {0, 3, 6}, result.stderr

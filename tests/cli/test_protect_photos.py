@@ -16,6 +16,7 @@ import pytest
 import skimage.data
 from PIL import ExifTags, Image, ImageCms
 
+from limits import EVENT_SECONDS
 from cli_helpers import EMBEDDED, digest, error_lines, invoke
 from mspd_edge.data import load_npz
 from mspd_edge.io import read_image
@@ -158,7 +159,7 @@ def test_one_ctrl_c_in_a_batch_stops_after_the_image_being_written(tmp_path, emb
     assert "stopping after the current image(s)" in stderr and "interrupted: protected" in stderr
 
 
-def _run_until_first_output(command, outdir, signals, timeout=120):
+def _run_until_first_output(command, outdir, signals, timeout=EVENT_SECONDS):
     """Start ``command``, send ``signals`` SIGINTs once its first output appears; its result."""
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + timeout

@@ -11,6 +11,7 @@ from mspd_edge.backends import BackendOptions
 from mspd_edge.cli import main
 from mspd_edge.distributed import protect_dataset
 from mspd_edge.pipeline import Settings
+from limits import EVENT_SECONDS
 
 SEED = 5
 SAMPLES = 4
@@ -116,7 +117,7 @@ def own_processes():
     return found
 
 
-def wait_until_gone(processes, timeout=30):
+def wait_until_gone(processes, timeout=EVENT_SECONDS):
     """Wait for ``processes`` (:func:`own_processes`) to end, closing their pidfds; SIGKILL those
     left after ``timeout`` (this test started them) and return their pids."""
     deadline = time.monotonic() + timeout

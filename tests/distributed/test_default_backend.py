@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import sys
 
+from limits import COMMAND_SECONDS
 from ray_helpers import SAMPLES, SEED, pngs
 
 from mspd_edge.backends import BackendOptions, resolve_backend
@@ -15,7 +16,7 @@ IMAGES = 12
 def protect(source, out, *extra):
     command = [sys.executable, "-m", "mspd_edge.cli", "protect", str(source), "-o", str(out),
                "--seed", str(SEED), "--n-samples", str(SAMPLES), "-q", "--report", f"{out}.json", *extra]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=COMMAND_SECONDS)
     assert result.returncode == 0, result.stderr
     return json.loads(open(f"{out}.json").read())
 

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from limits import COMMAND_SECONDS, EVENT_SECONDS
 from ray_helpers import COUNTS, SEED, cluster_actor_pids, hidden, kill_own, local_protect, pngs, run_ray
 
 from mspd_edge.distributed.manifest import read_manifest
@@ -20,7 +21,6 @@ from mspd_edge.job import FileOptions
 PROTECTOR = "MapWorker(MapBatches(Protector))"   # a protector actor's class name (and process title)
 SLOW_SAMPLES = 200   # ~0.3 s per CIFAR image on an idle 2-core machine (50 finished 30 images
 # within a second of the half-way mark): the job still runs when its first output lands
-TIMEOUT = 300
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def protector_pids():
     return cluster_actor_pids(PROTECTOR)
 
 
-def wait_for(condition, timeout=120, poll=0.05):
+def wait_for(condition, timeout=EVENT_SECONDS, poll=0.05):
     deadline = time.monotonic() + timeout
     while not (found := condition()) and time.monotonic() < deadline:
         time.sleep(poll)
@@ -68,7 +68,7 @@ def test_an_actor_killed_mid_job_is_restarted_and_every_input_written_once(ray_c
     assert victims, "no protector actor found"
     assert any(kill_own(pid) for pid in victims), "every protector actor had exited before its kill"
     assert len(list(out.glob("*.png"))) < COUNTS["written"], "the job ended before the kill"
-    job.join(timeout=TIMEOUT)
+    job.join(timeout=COMMAND_SECONDS)
     assert not job.is_alive()
     assert set(protector_pids()) != set(victims) or not protector_pids()
     assert done["result"].counts == COUNTS
@@ -98,7 +98,7 @@ def test_actors_killed_while_writing_photos_leave_no_partial_file(ray_cluster, p
     job, done = in_background(lambda: run_ray(photos, out, tiny_bundle, workers=2,
                                               files=FileOptions(metrics=False)))
     assert kill_while_writing(out), "no kill landed during a write"
-    job.join(timeout=TIMEOUT)
+    job.join(timeout=COMMAND_SECONDS)
     assert not job.is_alive()
     assert done["result"].counts == {"written": len(list(photos.iterdir())), "skipped": 0, "failed": 0,
                                      "pending": 0}
@@ -114,7 +114,7 @@ def test_ctrl_c_writes_the_manifest_so_far_and_the_command_again_finishes(ray_cl
     child = subprocess.Popen([*command, "--report", str(report)], stderr=subprocess.PIPE, text=True)
     wait_for(lambda: any(out.glob("*.png")) or child.poll() is not None, poll=0.01)
     child.send_signal(signal.SIGINT)
-    _, stderr = child.communicate(timeout=TIMEOUT)
+    _, stderr = child.communicate(timeout=COMMAND_SECONDS)
     assert child.returncode == 130, stderr
     rows = read_manifest((out / "manifest.jsonl").read_text())
     counts = {status: sum(row["status"] == status for row in rows) for status in COUNTS}
@@ -131,7 +131,7 @@ def test_ctrl_c_writes_the_manifest_so_far_and_the_command_again_finishes(ray_cl
     assert all(Path(row["output"]).is_file() for row in rows if row["status"] == "written")
 
     pending = {row["input"] for row in rows if row["status"] == "pending"}
-    again = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT)
+    again = subprocess.run(command, capture_output=True, text=True, timeout=COMMAND_SECONDS)
     assert again.returncode == 1, again.stderr   # the bad files
     rows = read_manifest((out / "manifest.jsonl").read_text())
     assert {row["input"] for row in rows if row["status"] == "written"} <= pending

@@ -11,6 +11,7 @@ from pathlib import Path
 import pyarrow.fs as pafs
 import pytest
 from PIL import Image
+from limits import COMMAND_SECONDS
 from ray_helpers import BAD, COUNTS, PHOTO_SIDE, SAMPLES, SEED, hidden, local_protect, pngs, run_ray, s3_uri
 
 from mspd_edge.distributed.manifest import COLUMNS, read_manifest
@@ -132,7 +133,7 @@ def test_the_command_joins_a_cluster(ray_cluster, inputs, tiny_bundle, local, tm
                "--engine", "ray", "--address", ray_cluster, "--model-dir", str(tiny_bundle),
                "--seed", str(SEED), "--n-samples", str(SAMPLES), "--workers", "1",
                "--report", str(tmp_path / "report.json")]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=COMMAND_SECONDS)
     assert result.returncode == 1, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == len(BAD)
