@@ -6,9 +6,11 @@ import os
 # Before torch is imported (and inherited by every process a test starts): OpenMP threads that
 # sleep when idle, not spin, so the suite shares a busy machine fairly.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-# Before ray is imported: Ray's single-machine mode, so that the clusters the tests start listen
-# on 127.0.0.1, not on the machine's network address (as `protect --engine ray` does for its own).
-os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+# Before ray is imported: the clusters the tests start are set up as `protect --engine ray` sets
+# up its own (services on 127.0.0.1; workers at the test's priority, not Ray's nice 15).
+from mspd_edge.distributed.local import prepare_local_cluster  # noqa: E402  (imports no Ray)
+
+prepare_local_cluster()
 
 import json
 import shutil

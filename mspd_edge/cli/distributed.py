@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import click
+from ..distributed.local import prepare_local_cluster
 from ..distributed.uris import is_uri
 from ..util import first_line
 from .args import apply, backend_choice
@@ -18,7 +19,6 @@ from .common import OneLineUsageError, fail
 from .job import finish, job_settings, logger, start_notes
 
 ENGINES = ("local", "ray")
-RAY_LOOPBACK = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"   # "0": one machine, services on 127.0.0.1
 RAY_ONLY = ("address", "workers", "gpus_per_worker", "manifest")
 RAY_INSTALL = "pip install 'mspd-edge[distributed]'"
 
@@ -74,9 +74,7 @@ def run_on_engine(options, reverse, stop):
         raise OneLineUsageError("--device cuda with --engine ray needs --gpus-per-worker "
                                 "(Ray shows an actor only the GPUs it reserves)")
     if options["address"] is None and not os.environ.get("RAY_ADDRESS"):
-        # A cluster of this machine only: Ray's single-machine mode keeps its services on the
-        # loopback (else they listen on the machine's network address). Read when ray loads.
-        os.environ.setdefault(RAY_LOOPBACK, "0")
+        prepare_local_cluster()   # before ray loads
     try:
         import ray
 

@@ -42,6 +42,7 @@ from ..job import FileOptions, NoInputError, OutputError, log_failed, log_skippe
 from ..labels import LabelError, label_source
 from ..pipeline import Settings
 from .actors import Protector, pack_bundle
+from .local import prepare_local_cluster
 from .manifest import ManifestWriter, encode_row, manifest_row
 from .stages import LARGE_PIXELS, NO_LABEL, JobSpec, decode_groups, write_outputs
 from .storage import list_sources, resolve
@@ -170,6 +171,7 @@ def protect_dataset(inputs, output, *, backend="auto", options=BackendOptions(),
     if on_start is not None:
         on_start(_local_sizes(plans, filesystems, files.max_pixels), backbone)
     if not ray.is_initialized():
+        prepare_local_cluster()
         ray.init()   # a local cluster, as Ray Data would start
     pool = plan_workers(ray.cluster_resources(), workers, options.threads, gpus_per_worker)
     job = JobSpec(filesystems, destination.filesystem, settings.eps, tuple(holder.input_size), files,

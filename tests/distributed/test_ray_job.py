@@ -3,6 +3,7 @@
 store, or whole in an actor); bad files as error rows; checked reruns; object storage on a
 real S3 server; the command."""
 import json
+import os
 import re
 import subprocess
 import sys
@@ -152,3 +153,14 @@ def test_the_command_joins_a_cluster(ray_cluster, inputs, tiny_bundle, local, tm
     assert report["settings"]["seed"] == SEED and report["settings"]["engine"] == "ray"
     assert report["counts"] == COUNTS and report["interrupted"] is False
     assert report["manifest"] == str(out / "manifest.jsonl") and report["workers"]["count"] == 1
+
+
+def test_workers_run_at_the_callers_priority(ray_cluster):
+    """Ray would start them at nice 15: starved beside other work (prepare_local_cluster)."""
+    import ray
+
+    @ray.remote(num_cpus=0)
+    def niceness():
+        return os.nice(0)
+
+    assert ray.get(niceness.remote()) == os.nice(0)
