@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
-# The test suite three times in a row beside two busy processes (issue #19: no test may be flaky
-# under load). Prints each run's pytest summary line and duration; exits non-zero if any run
-# fails; stops everything it started on the way out (Ctrl-C included).
+# The whole test suite three times in a row beside two busy processes (issue #19: no test may
+# be flaky under load). Prints each run's pytest summary line and duration; exits non-zero if any
+# run fails; stops everything it started on the way out (Ctrl-C included).
 #
-#   scripts/test_under_load.sh                      # `make test` (the README's command) x3
+#   scripts/test_under_load.sh                      # `make test` then `make test-slow` (CI's), x3
 #   scripts/test_under_load.sh tests/test_noise.py  # pytest arguments, for a quick smoke run
-#   RUNS=1 scripts/test_under_load.sh ...           # another number of runs
+#   RUNS=1 TARGETS=test scripts/test_under_load.sh  # another number of runs, other make targets
 #
-# Each run's full output: out/test-under-load/run<N>.log.
+# Each run's full output: out/test-under-load/run<N>-<target>.log.
 set -uo pipefail
 set -m   # each background job in its own process group: a run can be stopped whole
 cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-3}
+TARGETS=${TARGETS:-test test-slow}
 LOGS=out/test-under-load
 busy=()
 run=""
@@ -51,17 +52,20 @@ os.execvp(sys.argv[1], sys.argv[1:])' "$@"
 
 failed=0
 for ((k = 1; k <= RUNS; k++)); do
-    start=$SECONDS
-    with_sigint make --no-print-directory test PYTEST_ARGS="$*" > "$LOGS/run$k.log" 2>&1 &
-    run=$!
-    wait "$run"
-    status=$?
-    run=""
-    seconds=$((SECONDS - start))
-    summary=$(grep -E '^=*.*\b(passed|failed|error|errors|no tests ran)\b' "$LOGS/run$k.log" | tail -n 1)
-    printf 'run %d/%d: exit %d in %dm%02ds: %s\n' "$k" "$RUNS" "$status" $((seconds / 60)) $((seconds % 60)) \
-        "${summary:-no summary line (see $LOGS/run$k.log)}"
-    grep -E '^(FAILED|ERROR) ' "$LOGS/run$k.log" | sed 's/^/    /'
-    ((status == 0)) || failed=1
+    for target in $TARGETS; do
+        log="$LOGS/run$k-$target.log"
+        start=$SECONDS
+        with_sigint make --no-print-directory "$target" PYTEST_ARGS="$*" > "$log" 2>&1 &
+        run=$!
+        wait "$run"
+        status=$?
+        run=""
+        seconds=$((SECONDS - start))
+        summary=$(grep -E '^=*.*\b(passed|failed|error|errors|no tests ran)\b' "$log" | tail -n 1)
+        printf 'run %d/%d, make %s: exit %d in %dm%02ds: %s\n' "$k" "$RUNS" "$target" "$status" \
+            $((seconds / 60)) $((seconds % 60)) "${summary:-no summary line (see $log)}"
+        grep -E '^(FAILED|ERROR) ' "$log" | sed 's/^/    /'
+        ((status == 0)) || failed=1
+    done
 done
 exit "$failed"
