@@ -1,7 +1,8 @@
 """Backbone recipes compared by the protection they give (issue: a stronger default backbone).
 
     python scripts/compare_recipes.py [--width 16] [--epochs 6] [--recipes fgsm-rs,n-fgsm,fast-bat,fast-ls]
-                                      [--images 500] [--out runs/recipes] [--data ../shared/data/cifar10]
+                                      [--precision fp32|bf16] [--images 500] [--out runs/recipes]
+                                      [--data ../shared/data/cifar10]
 
 Per recipe: a DM PreActResNet-18 (Swish, the shipped backbone's architecture) of ``--width`` is
 trained for ``--epochs`` into ``OUT/<recipe>-w<width>/`` (resumable: run again to continue),
@@ -44,7 +45,7 @@ def holdout_npz(data, count, path):
     return path
 
 
-def train_backbone(name, recipe, width, epochs, data, out, limit=0):
+def train_backbone(name, recipe, width, epochs, data, out, limit=0, precision="fp32"):
     """Train (or resume) one backbone; returns its manifest path."""
     import torch
 
@@ -52,7 +53,8 @@ def train_backbone(name, recipe, width, epochs, data, out, limit=0):
 
     arch_kwargs = {**EMBEDDED["cifar10-backbone"]["arch_kwargs"], "base_width": width}
     cfg = TrainConfig(arch="dm_preact_resnet", arch_kwargs=arch_kwargs, data=str(data), out=str(out),
-                      epochs=epochs, lr_max=0.2, schedule="cyclic", seed=0, limit=limit, **recipe)
+                      epochs=epochs, lr_max=0.2, schedule="cyclic", seed=0, limit=limit, precision=precision,
+                      **recipe)
     report = train(cfg, log=lambda line: print(f"[{name}] {line}", flush=True))
     state = torch.load(out / "best.pt", weights_only=True)
     torch.save({k: v.half() if v.is_floating_point() else v for k, v in state.items()}, out / "model.pt")
@@ -89,6 +91,8 @@ def main(argv=None):
     parser.add_argument("--out", type=Path, default=Path("runs/recipes"))
     parser.add_argument("--data", type=Path, default=Path("../shared/data/cifar10"))
     parser.add_argument("--limit", type=int, default=0, help="train on the first LIMIT images (smoke runs)")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                        help="CPU training passes (bf16: 1.8x faster where bf16 is native)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     holdout = holdout_npz(args.data, args.images, args.out / f"holdout{args.images}.npz")
@@ -96,7 +100,8 @@ def main(argv=None):
     for recipe in args.recipes.split(","):
         name = f"{recipe}-w{args.width}"
         manifest_path, manifest = train_backbone(name, RECIPES[recipe], args.width, args.epochs,
-                                                 args.data, args.out / name, args.limit)
+                                                 args.data, args.out / name, args.limit,
+                                                 args.precision)
         gain = protection(manifest_path, holdout, args.images, args.out / name / "evaluate")
         table[name] = {"train_seconds": manifest["train_seconds"], "backbone": manifest["training_check"],
                        "gain": gain}
