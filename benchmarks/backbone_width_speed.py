@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from mspd_edge.zoo import save_weights
 from mspd_edge.zoo.locate import WEIGHTS_DIR
 from mspd_edge.zoo.registry import build
 
@@ -35,7 +36,7 @@ def write_backbone(width, folder):
     torch.manual_seed(0)
     state = build(manifest["arch"], **kwargs).state_dict()
     path = folder / f"w{width}.json"
-    torch.save({k: v.half() if v.is_floating_point() else v for k, v in state.items()}, path.with_suffix(".pt"))
+    save_weights(state, path.with_suffix(".pt"))
     path.write_text(json.dumps(manifest, indent=2))
     return path
 

@@ -50,6 +50,7 @@ def train_backbone(name, recipe, width, epochs, data, out, limit=0, precision="f
     import torch
 
     from mspd_edge.train import TrainConfig, train
+    from mspd_edge.zoo import save_weights
 
     arch_kwargs = {**EMBEDDED["cifar10-backbone"]["arch_kwargs"], "base_width": width}
     cfg = TrainConfig(arch="dm_preact_resnet", arch_kwargs=arch_kwargs, data=str(data), out=str(out),
@@ -57,7 +58,7 @@ def train_backbone(name, recipe, width, epochs, data, out, limit=0, precision="f
                       **recipe)
     report = train(cfg, log=lambda line: print(f"[{name}] {line}", flush=True))
     state = torch.load(out / "best.pt", weights_only=True)
-    torch.save({k: v.half() if v.is_floating_point() else v for k, v in state.items()}, out / "model.pt")
+    save_weights(state, out / "model.pt")
     manifest = {"name": name, "role": "backbone", "arch": "dm_preact_resnet", "arch_kwargs": arch_kwargs,
                 **CIFAR10, "classes": report["classes"], "pair": "cifar10-classifier",
                 "recipe": report["config"], "best_epoch": report["best_epoch"],

@@ -16,6 +16,7 @@ import torch
 
 from mspd_edge.digest import sha256_file
 from mspd_edge.train import TrainConfig, train
+from mspd_edge.zoo import save_weights
 from mspd_edge.zoo.embedded import CIFAR10, EMBEDDED
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "mspd_edge" / "weights"
@@ -32,7 +33,7 @@ def ship(name, spec, data):
     state = torch.load(Path(cfg.out) / "best.pt", weights_only=True)
     WEIGHTS.mkdir(parents=True, exist_ok=True)
     weights = WEIGHTS / f"{name}.pt"
-    torch.save({k: v.half() if v.is_floating_point() else v for k, v in state.items()}, weights)
+    save_weights(state, weights)
     manifest = {
         "name": name, "role": spec["role"], "arch": spec["arch"], "arch_kwargs": spec["arch_kwargs"],
         **CIFAR10, "classes": report["classes"], "pair": spec.get("pair"),

@@ -40,6 +40,11 @@ _SHOWN_KEYS = 8
 _INFO_OVERRIDES = ("input_size", "eps", "classes", "pair", "smoothing_sigma")  # manifest fields that override the dataset's
 
 
+def save_weights(state, path):
+    """Write ``state`` (a state dict) as the shipped weights format: floating tensors in fp16."""
+    torch.save({k: v.half() if v.is_floating_point() else v for k, v in state.items()}, path)
+
+
 def list_models():
     """Names ``load_model`` accepts: embedded defaults (shipped or not), then RobustBench ids."""
     return list(_embedded_specs()) + list(ROBUSTBENCH)

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from mspd_edge.zoo import ModelInfo, list_models, load_model, loader, locate
+from mspd_edge.zoo import ModelInfo, list_models, load_model, loader, locate, save_weights
 from mspd_edge.zoo.embedded import EMBEDDED
 from mspd_edge.zoo.registry import build
 from mspd_edge.zoo.robustbench_ids import ROBUSTBENCH
@@ -267,3 +267,18 @@ def test_checkpoint_path_that_fits_nothing(tmp_path, weights_dir):
 def test_unknown_name():
     with pytest.raises(ValueError, match="unknown model 'NoSuchModel'"):
         load_model("NoSuchModel")
+
+
+def test_save_weights_writes_floats_in_fp16_and_loads_back(tiny_ids, tmp_path):
+    torch.manual_seed(0)
+    reference = tiny_wong().eval()
+    path = tmp_path / "Wong2020Fast.pt"
+    save_weights(reference.state_dict(), path)
+    saved = torch.load(path, weights_only=True)
+    assert {k: v.dtype for k, v in saved.items() if not v.is_floating_point()} == \
+        {k: v.dtype for k, v in reference.state_dict().items() if not v.is_floating_point()}
+    assert all(v.dtype == torch.float16 for v in saved.values() if v.is_floating_point())
+    model = load_model("Wong2020Fast", checkpoint=path)
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(model(x), reference(x), atol=0.05)
