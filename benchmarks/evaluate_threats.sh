@@ -6,7 +6,7 @@
 # 2. sparse-l0 (k = 20, 300 iterations) on the robust targets and the L0-robust one, first 500;
 #    the L0-robust one again at 1,000 iterations (not levelled off at 300 there);
 # 3. AutoAttack standard L-inf 8/255 on the first 1,000 (a GPU job: DEVICE=cuda).
-# On the 2-core Xeon (2026-12-07): step 1 took 26 minutes, step 2 19 minutes (+ ~30 at 1,000).
+# On the 2-core Xeon (2026-12-07): step 1 took 26 minutes, step 2 19 minutes (+ 40 at 1,000).
 # Run from the repository root.
 set -e
 DATA=../shared/data/cifar10/test.npz
