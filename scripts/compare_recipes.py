@@ -11,7 +11,8 @@ with a manifest beside its weights so that every command takes it as ``--backbon
 from training: the training loop keeps its last 1,000 out) with it and the shipped classifier,
 and attacks the three robust targets with PGD-10 L-inf (conditions none and mspd). Printed and
 written to ``OUT/recipes.json``: the backbone's own held-out clean / PGD-10 accuracy, training
-time, and the robust and clean gain (mspd - none) per target and on average. Heavy: run it alone.
+time, and the robust and clean gain (mspd - none) per target and on average; last, a markdown
+table of them all. Heavy: run it alone.
 """
 import argparse
 import json
@@ -108,6 +109,21 @@ def main(argv=None):
                        "gain": gain}
         print(json.dumps({name: table[name]}), flush=True)
         (args.out / "recipes.json").write_text(json.dumps(table, indent=2) + "\n")
+    print(markdown(table))
+
+
+def markdown(table):
+    """The comparison as a markdown table (points; gains are mspd - none, mean of the targets)."""
+    lines = ["| recipe | train time | backbone clean / PGD-10 (first 1,000 test) | robust gain "
+             + " / ".join(t.removeprefix("cifar10-target-") for t in TARGETS) + " | mean robust gain | mean clean gain |",
+             "|---|---|---|---|---|---|"]
+    for name, row in table.items():
+        per, mean = row["gain"]["per_target"], row["gain"]["mean"]
+        lines.append(f"| {name} | {row['train_seconds'] / 60:.0f} min | {100 * row['backbone']['clean']:.1f} / "
+                     f"{100 * row['backbone']['pgd10']:.1f} | "
+                     + " / ".join(f"{100 * per[t]['robust']:+.1f}" for t in TARGETS)
+                     + f" | {100 * mean['robust']:+.1f} | {100 * mean['clean']:+.1f} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

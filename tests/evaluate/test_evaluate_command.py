@@ -109,3 +109,33 @@ def test_the_backbone_is_refused_as_a_target(cifar10_dir, tmp_path):
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2
     assert "is the defence's backbone" in result.output
+
+
+def test_a_slow_attack_resumes_mid_measurement(cifar10_dir, tmp_path, monkeypatch):
+    """AutoAttack and Square save their flags chunk by chunk: a run stopped after the first chunk
+    attacks only the rest when run again, and ends with the uninterrupted run's number."""
+    monkeypatch.setattr(run_module, "RESUME_CHUNK", 2)
+    real, calls = run_module.robust_flags, []
+
+    def stopping_after_one_chunk(model, x, y, spec, **kwargs):
+        calls.append(len(y))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(model, x, y, spec, **kwargs)
+
+    def args(out):
+        return _args(cifar10_dir, out, "--conditions", "none", "--attacks", "square", "--square-queries", "20")
+
+    assert CliRunner().invoke(main, args(tmp_path / "whole")).exit_code == 0
+    whole = json.loads((tmp_path / "whole" / "results.json").read_text())
+    assert "partial" not in whole
+    monkeypatch.setattr(run_module, "robust_flags", stopping_after_one_chunk)
+    CliRunner().invoke(main, args(tmp_path / "stopped"))
+    stopped = json.loads((tmp_path / "stopped" / "results.json").read_text())
+    assert list(stopped["partial"]) == [f"{TARGET}/none/square"] and len(stopped["partial"][f"{TARGET}/none/square"]) == 2
+    monkeypatch.setattr(run_module, "robust_flags", real)
+    resumed = CliRunner().invoke(main, args(tmp_path / "stopped"))
+    assert resumed.exit_code == 0, resumed.output
+    result = json.loads((tmp_path / "stopped" / "results.json").read_text())
+    assert "partial" not in result
+    assert result["results"][TARGET]["none"]["robust"] == whole["results"][TARGET]["none"]["robust"]
