@@ -21,8 +21,14 @@ from .recipes import RECIPES
 
 L0_CHECK_STEPS = 20   # sparse-l0 iterations of fast-ls-l0's held-out and test check (k = SPARSE_K)
 # Model and batches in channels-last layout: 1.2x (backbone, FGSM) to 1.6x (label classifier) faster
-# CPU training steps in bf16 (benchmarks/train_speed.py --layouts nchw,nhwc; docs/models.md).
-LAYOUT = torch.channels_last
+# CPU training steps in bf16 (benchmarks/train_speed.py --layouts nchw,nhwc; docs/models.md); but
+# Fast-BAT's double backward runs 1.4x slower channels-last, so it keeps the contiguous layout.
+CONTIGUOUS_RECIPES = ("fast-bat",)
+
+
+def _layout(cfg):
+    return torch.contiguous_format if cfg.recipe in CONTIGUOUS_RECIPES else torch.channels_last
+
 
 def _lr_at(cfg, progress):
     """Learning rate at ``progress`` in [0, 1] of the run."""
@@ -87,7 +93,7 @@ def _run_epoch(model, opt, step_fn, fit, cfg, epoch, gen, device, scaler):
     bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, mininterval=2)
     for i in bar:
         idx = order[i * cfg.batch_size:(i + 1) * cfg.batch_size]
-        x = random_crop_flip(fit[0][idx].float().div_(255), gen).to(device).contiguous(memory_format=LAYOUT)
+        x = random_crop_flip(fit[0][idx].float().div_(255), gen).to(device).contiguous(memory_format=_layout(cfg))
         y = fit[1][idx].to(device)
         for group in opt.param_groups:
             group["lr"] = _lr_at(cfg, (epoch + i / steps) / cfg.epochs)
@@ -113,7 +119,7 @@ def train(cfg: TrainConfig, resume=True, log=print):
     torch.manual_seed(cfg.seed)
     rng = torch.Generator().manual_seed(cfg.seed)
     device = torch.device(cfg.device)
-    model = build(cfg.arch, **cfg.arch_kwargs).to(device, memory_format=LAYOUT)
+    model = build(cfg.arch, **cfg.arch_kwargs).to(device, memory_format=_layout(cfg))
     opt = torch.optim.SGD(model.parameters(), lr=0.0, momentum=cfg.momentum, nesterov=True,
                           weight_decay=cfg.weight_decay)
     scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" else None
