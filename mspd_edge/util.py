@@ -1,9 +1,11 @@
 """The small helpers every part shares (standard library only): atomic files and folders, an
-exception's first line, lazy package attributes and the Ctrl-C handler of a block."""
+exception's first line, lazy package attributes, and the Ctrl-C handler of a block or its
+signals held until a file is written."""
 import os
 import shutil
 import signal
 import tempfile
+import threading
 from contextlib import contextmanager
 from importlib import import_module
 from pathlib import Path
@@ -19,18 +21,38 @@ def write_atomic(path, data):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with signals_held():   # a Ctrl-C raising mid-way could leave the temporary file behind
+        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                if callable(data):
+                    data(out)
+                else:
+                    out.write(data)
+            os.chmod(temp, NEW_FILE_MODE & ~current_umask())
+            os.replace(temp, path)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+
+
+@contextmanager
+def signals_held(signums=(signal.SIGINT, signal.SIGTERM)):
+    """Hold the Python handlers of ``signums`` inside the block and call them after it, for the
+    signals that came meanwhile; nothing changes in a thread other than the main one, nor for a
+    signal without a Python handler."""
+    held, previous = [], {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in signums:
+            if callable(signal.getsignal(signum)):
+                previous[signum] = signal.signal(signum, lambda *signal_args: held.append(signal_args))
     try:
-        with os.fdopen(handle, "wb") as out:
-            if callable(data):
-                data(out)
-            else:
-                out.write(data)
-        os.chmod(temp, NEW_FILE_MODE & ~current_umask())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum, frame in held:
+            previous[signum](signum, frame)
 
 
 def current_umask():

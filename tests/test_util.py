@@ -1,11 +1,12 @@
-"""The shared small helpers: atomic folders, an exception's first line, lazy attributes, Ctrl-C."""
+"""The shared small helpers: atomic files and folders, an exception's first line, lazy attributes,
+Ctrl-C."""
 import os
 import signal
 import threading
 
 import pytest
 
-from mspd_edge.util import atomic_folder, first_line, lazy_attributes, sigint_handler
+from mspd_edge.util import atomic_folder, first_line, lazy_attributes, sigint_handler, write_atomic
 
 
 def test_an_atomic_folder_appears_whole_or_not_at_all(tmp_path):
@@ -73,3 +74,29 @@ def test_sigint_handler_leaves_other_threads_alone():
     thread.start()
     thread.join()
     assert done == [before]
+
+
+def test_a_ctrl_c_while_a_file_is_written_comes_after_it_is_whole(tmp_path):
+    # The handler raising KeyboardInterrupt (Python's default) mid-write must not leave a
+    # temporary file: the write ends first, then the interrupt is raised.
+    def write(out):
+        out.write(b"first half ")
+        os.kill(os.getpid(), signal.SIGINT)
+        out.write(b"second half")
+
+    with sigint_handler(signal.default_int_handler):
+        with pytest.raises(KeyboardInterrupt):
+            write_atomic(tmp_path / "out.bin", write)
+    assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]
+    assert (tmp_path / "out.bin").read_bytes() == b"first half second half"
+
+
+def test_a_failed_write_leaves_nothing_and_keeps_the_handlers(tmp_path):
+    def write(out):
+        out.write(b"partial")
+        raise OSError("disk full")
+
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(OSError, match="disk full"):
+        write_atomic(tmp_path / "out.bin", write)
+    assert list(tmp_path.iterdir()) == [] and signal.getsignal(signal.SIGINT) is before

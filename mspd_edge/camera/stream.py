@@ -18,7 +18,8 @@
   (no frame lost; a live camera then loses frames in its driver instead).
 * ``stop()`` (thread- and signal-safe): no frame read after it is accepted; every frame accepted
   before it is still protected and yielded, then the iteration ends. It does not wait for a
-  capture blocked in a read. ``close()`` abandons the frames in flight at once.
+  capture blocked in a read. ``close()`` (thread- and signal-safe too) abandons the frames in
+  flight: the iteration ends at the consumer's next step, so a frame being written is finished.
 * A source that raises (e.g. :class:`~mspd_edge.camera.sources.SourceError` on a disconnect) ends
   the stream like ``stop()``: what was captured is yielded, then its exception is raised. An
   error of the backend is raised as soon as the consumer asks for the next frame.
@@ -147,15 +148,17 @@ class ProtectedStream:
         for thread in self._threads:
             thread.start()
         try:
-            while True:
+            while not self._abort.is_set():
                 try:
                     item = self._outq.get(timeout=POLL)
                 except queue.Empty:
                     continue
-                if item is _END:
+                if item is _END or self._abort.is_set():
                     break
                 yield item
                 self.stats.add_out(item.captured)   # the consumer is done with it
+            if self._abort.is_set():
+                return   # closed: the frames in flight are abandoned, errors included
             if self._error is not None:
                 raise self._error
             if self.source_error is not None:

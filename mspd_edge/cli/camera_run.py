@@ -41,7 +41,9 @@ def run_stream(options, source, sinks, models, settings, drop, interrupts):
             if any(sink.quit_requested for sink in sinks) and not stream.stopping:
                 stream.stop()
                 ended = "window closed"
-        if interrupts.count:
+        if interrupts.aborted:
+            ended = "aborted"
+        elif interrupts.count:
             ended = "interrupted"
         elif options["max_frames"] is not None and stats.captured >= options["max_frames"]:
             ended = "max frames"
@@ -51,8 +53,6 @@ def run_stream(options, source, sinks, models, settings, drop, interrupts):
         ended, error = "output error", str(exc)
     except ValueError as exc:   # a frame the backend cannot take (channels, depth)
         ended, error = "protection error", str(exc)
-    except KeyboardInterrupt:   # the second Ctrl-C: frames in flight are lost
-        ended = "aborted"
     finally:
         printer.stop()
         stream.close()
@@ -130,12 +130,13 @@ def sink_name(sink):
 
 
 class Interrupts:
-    """SIGINT/SIGTERM (:meth:`handle`): the first stops the stream (drain), the second raises
-    KeyboardInterrupt."""
+    """SIGINT/SIGTERM (:meth:`handle`): the first stops the stream (drain); the second closes it
+    (frames in flight lost, the frame being written finished: no partial file is left), or
+    raises KeyboardInterrupt while no stream runs yet (models loading)."""
 
     def __init__(self):
         self.count, self.stream = 0, None
-        self.threads_left = False
+        self.aborted = self.threads_left = False
 
     def attach(self, stream):
         self.stream = stream
@@ -145,7 +146,11 @@ class Interrupts:
     def handle(self, signum, frame):
         self.count += 1
         if self.count > 1:
-            raise KeyboardInterrupt
+            if self.stream is None:
+                raise KeyboardInterrupt
+            self.aborted = True
+            self.stream.close()
+            return
         if self.stream is not None:
             self.stream.stop()
         os.write(2, f"\n{STOP_MESSAGE}\n".encode())

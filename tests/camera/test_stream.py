@@ -113,6 +113,18 @@ def test_stop_from_another_thread():
     assert 0 < len(out) < 10_000 and out == list(range(len(out)))
 
 
+def test_close_from_another_thread_ends_the_iteration_though_the_backend_is_busy():
+    # The camera's second Ctrl-C: the consumer ends at its next step, not when the backend does.
+    stream = protect_stream(_live(10_000, 0.001), SlowBackend(5.0),
+                            Settings(n_samples=1, seed=0, batch_size=1))
+    closer = threading.Timer(0.2, stream.close)
+    closer.start()
+    started = time.monotonic()
+    out = [frame.index for frame in stream]
+    closer.join()
+    assert out == [] and time.monotonic() - started < 4.0   # the first batch takes 5 s
+
+
 def test_a_failing_source_ends_the_stream_after_its_frames():
     def frames():
         yield from smooth_frames(3)
