@@ -69,12 +69,14 @@ def plot(rows, path):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(5, 3.5))
+    figure = Figure(figsize=(7, 4.5))
     axes = figure.add_subplot()
     for r in rows:
         x = r["ms"].get(SPEED_BACKENDS[0])
         axes.scatter([x], [r["gain"]["pgd-linf"][0]])
-        axes.annotate(f"{r['backbone']}\n+ {r['classifier']}", (x, r["gain"]["pgd-linf"][0]), textcoords="offset points", xytext=(5, 5))
+        axes.annotate(f"{r['backbone']}\n+ {r['classifier']}", (x, r["gain"]["pgd-linf"][0]),
+                      textcoords="offset points", xytext=(5, 5), fontsize=7)
+    axes.margins(x=0.35, y=0.25)
     axes.set_xlabel("protect ms/image (ONNX Runtime fp32, batch 1, 2 threads)")
     axes.set_ylabel("robust gain, PGD-10 L-inf (points)")
     axes.set_title("Mean over the three robust targets, 1,000 test images", fontsize=9)
