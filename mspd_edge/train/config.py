@@ -1,11 +1,12 @@
 """What one training run depends on (torch-free, so the CLI can describe it without torch)."""
 from dataclasses import dataclass, field
 
-RECIPE_NAMES = ("standard", "fgsm-rs", "n-fgsm", "fast-bat", "gaussian", "fast-ls-l0")
+RECIPE_NAMES = ("standard", "fgsm-rs", "n-fgsm", "fast-bat", "gaussian", "fast-ls-l0", "airbench")
 PRECISIONS = ("fp32", "bf16")     # of the CPU training passes (bf16: autocast, native bf16 CPUs)
 # The held-out/test robustness check of each recipe ("standard": none): the name of its metric.
 ROBUST_METRIC = {"gaussian": "noisy", "fast-ls-l0": "l0"}   # every other adversarial recipe: "pgd10"
-SCHEDULES = ("cyclic", "onecycle")
+CLEAN_RECIPES = ("standard", "airbench")                      # no robustness check
+SCHEDULES = ("cyclic", "onecycle", "triangle")
 
 
 @dataclass
@@ -20,7 +21,8 @@ class TrainConfig:
     epochs: int = 15
     batch_size: int = 128
     lr_max: float = 0.2
-    schedule: str = "cyclic"          # one of SCHEDULES: "cyclic" (triangle, Wong et al.), "onecycle" (cosine)
+    schedule: str = "cyclic"          # one of SCHEDULES: "cyclic" (0 -> lr_max -> 0, Wong et al.),
+    #                                   "onecycle" (cosine), "triangle" (airbench94: 0.2 -> 1 -> 0.07 x lr_max)
     weight_decay: float = 5e-4
     momentum: float = 0.9
     eps: float = 8 / 255

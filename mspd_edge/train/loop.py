@@ -1,9 +1,11 @@
 """The training loop: every recipe of ``recipes.py``, resumable, with an overfit guard on the
-recipe's own robustness check (PGD-10; noisy accuracy for gaussian; sparse-L0 for fast-ls-l0)."""
+recipe's own robustness check (PGD-10; noisy accuracy for gaussian; sparse-L0 for fast-ls-l0).
+The airbench recipe brings its own preparation, optimiser and epoch (``airbench.py``)."""
 import json
 import time
 from contextlib import nullcontext
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +16,9 @@ from ..data import load_npz
 from ..defaults import SPARSE_K
 from ..util import write_atomic
 from ..zoo.registry import build
+from . import airbench
 from .augment import random_crop_flip
-from .config import ROBUST_METRIC, TrainConfig
+from .config import CLEAN_RECIPES, ROBUST_METRIC, TrainConfig
 from .evaluate import accuracy
 from .recipes import RECIPES
 
@@ -39,6 +42,8 @@ def _lr_at(cfg, progress):
         if progress < warm:
             return cfg.lr_max * progress / warm
         return cfg.lr_max * 0.5 * (1 + np.cos(np.pi * (progress - warm) / (1 - warm)))
+    if cfg.schedule == "triangle":
+        return float(np.interp(progress, [0, 0.23, 1], [0.2 * cfg.lr_max, cfg.lr_max, 0.07 * cfg.lr_max]))
     raise ValueError(f"unknown schedule {cfg.schedule!r}")
 
 
@@ -66,8 +71,8 @@ def _state(model, opt, epoch, history, best, rng):
 
 
 def _metric(cfg):
-    """The name of the recipe's robustness check (None for "standard")."""
-    return None if cfg.recipe == "standard" else ROBUST_METRIC.get(cfg.recipe, "pgd10")
+    """The name of the recipe's robustness check (None for the clean recipes)."""
+    return None if cfg.recipe in CLEAN_RECIPES else ROBUST_METRIC.get(cfg.recipe, "pgd10")
 
 
 def _check(model, split, cfg, device):
@@ -106,11 +111,24 @@ def _run_epoch(model, opt, step_fn, fit, cfg, epoch, gen, device, scaler):
     return total_loss / seen, total_correct / seen
 
 
+def _optimizer(model, cfg):
+    if cfg.recipe == "airbench":
+        return airbench.optimizer(model, cfg)
+    return torch.optim.SGD(model.parameters(), lr=0.0, momentum=cfg.momentum, nesterov=True,
+                           weight_decay=cfg.weight_decay)
+
+
+def _epoch_fn(cfg, device):
+    if cfg.recipe == "airbench":
+        return partial(airbench.run_epoch, lr_at=partial(_lr_at, cfg), autocast=lambda: _cpu_autocast(cfg, device))
+    return _run_epoch
+
+
 def train(cfg: TrainConfig, resume=True, log=print):
     """Train ``cfg.arch`` with ``cfg.recipe``; returns a report dict (also saved as report.json).
 
     Checkpoints after every epoch to ``cfg.out/last.pt``; ``resume`` continues from it.
-    The weights kept are those with the best held-out PGD accuracy (clean for "standard").
+    The weights kept are those with the best held-out PGD accuracy (clean for the clean recipes).
     """
     if cfg.recipe not in RECIPES:
         raise ValueError(f"unknown recipe {cfg.recipe!r}; known: {tuple(RECIPES)}")
@@ -119,9 +137,12 @@ def train(cfg: TrainConfig, resume=True, log=print):
     torch.manual_seed(cfg.seed)
     rng = torch.Generator().manual_seed(cfg.seed)
     device = torch.device(cfg.device)
-    model = build(cfg.arch, **cfg.arch_kwargs).to(device, memory_format=_layout(cfg))
-    opt = torch.optim.SGD(model.parameters(), lr=0.0, momentum=cfg.momentum, nesterov=True,
-                          weight_decay=cfg.weight_decay)
+    fit, held, test, classes = _load_splits(cfg)
+    model = build(cfg.arch, **cfg.arch_kwargs)
+    if cfg.recipe == "airbench":
+        airbench.prepare(model, fit[0])
+    model = model.to(device, memory_format=_layout(cfg))
+    opt = _optimizer(model, cfg)
     scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" else None
     history, best, start = [], None, 0
     ckpt = out / "last.pt"
@@ -134,11 +155,10 @@ def train(cfg: TrainConfig, resume=True, log=print):
         history, best, start = state["history"], state["best"], state["epoch"]
         log(f"resumed {ckpt} at epoch {start}")
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
-    fit, held, test, classes = _load_splits(cfg)
-    step_fn = RECIPES[cfg.recipe]
+    step_fn, run_epoch = RECIPES[cfg.recipe], _epoch_fn(cfg, device)
     for epoch in range(start, cfg.epochs):
         t0 = time.time()
-        loss, acc = _run_epoch(model, opt, step_fn, fit, cfg, epoch, rng, device, scaler)
+        loss, acc = run_epoch(model, opt, step_fn, fit, cfg, epoch, rng, device, scaler)
         clean, robust = _check(model, held, cfg, device)
         score = clean if robust is None else robust
         history.append({"epoch": epoch + 1, "loss": loss, "train_acc": acc, "held_clean": clean,

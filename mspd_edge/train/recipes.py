@@ -13,6 +13,8 @@
   pixels (random start, ascending KL(p(x') || p(x))), soft labels (``label_smoothing``) and the
   TRADES trade-off loss CE(x) + ``trades_beta`` KL(p(x') || p(x)) that smooth the loss landscape
   one-step sparse training otherwise overfits on.
+- ``airbench``: cross-entropy summed over the batch (airbench94's loss; the rest of that recipe,
+  optimiser, schedule, EMA and augmentation, is in ``airbench.py``).
 All recipes honour ``label_smoothing`` (soft labels); fgsm-rs honours ``trades_beta``
 (TRADES-style trade-off loss, the loss smoothing of Zhong et al. 2025).
 """
@@ -51,6 +53,14 @@ def standard_step(model, opt, x, y, cfg, scaler):
         loss = _ce(logits, y, cfg)
     _apply(loss, opt, scaler)
     return loss.item(), logits.detach()
+
+
+def summed_step(model, opt, x, y, cfg, scaler):
+    with _autocast(x):
+        logits = model(x)
+        loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing, reduction="sum")
+    _apply(loss, opt, scaler)
+    return loss.item() / len(y), logits.detach()
 
 
 def _trades_adv(model, x, cfg):
@@ -126,4 +136,4 @@ def fast_ls_l0_step(model, opt, x, y, cfg, scaler):
 
 
 RECIPES = dict(zip(RECIPE_NAMES, (standard_step, fgsm_rs_step, n_fgsm_step, fast_bat_step, gaussian_step,
-                                  fast_ls_l0_step)))
+                                  fast_ls_l0_step, summed_step)))

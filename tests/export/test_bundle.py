@@ -14,7 +14,7 @@ from mspd_edge.digest import sha256_file
 from mspd_edge.export.onnxutil import ExportError
 from mspd_edge.zoo.registry import build
 
-from export_helpers import INPUT, make_model, session
+from export_helpers import INPUT, make_model, randomize_batchnorm, session
 
 KEYS = {"backbone", "backbone_grad", "mcgs_step", "input_size", "channels", "classes", "eps",
         "opset", "sha256", "versions"}
@@ -66,6 +66,19 @@ def test_export_bundle_from_torch_modules(tmp_path):
     reports = check_bundle(tmp_path)
     assert set(reports) == {"backbone", "backbone_grad", "mcgs_step", "classifier"}
     assert all(r.ok for r in reports.values())
+
+
+def test_airbench_classifier_exports_with_its_tta(tmp_path):
+    """The whitening stem and the reflect-padded translate TTA export to ONNX: logits as in
+    PyTorch to float32 rounding (atol 1e-5 on logits of order 0.1: the 1/9 logit scale)."""
+    torch.manual_seed(1)
+    classifier = randomize_batchnorm(build("cifarnet", num_classes=10, widths=(8, 16, 16), stem=24, whiten=2,
+                                           bn_eps=1e-12, logit_scale=1 / 9, translate_tta=True).eval())
+    export_bundle(make_model("dm_preact_resnet"), tmp_path, classifier=classifier, input_size=INPUT)
+    images = torch.rand(4, *INPUT)
+    logits = session(onnx.load(str(tmp_path / "classifier.onnx"))).run(None, {"images": images.numpy()})[0]
+    with torch.no_grad():
+        np.testing.assert_allclose(logits, classifier(images).numpy(), atol=1e-5)
 
 
 def test_export_bundle_from_onnx_and_tampering(tmp_path):

@@ -8,12 +8,16 @@ from model_helpers import REDUCED as SHARED_REDUCED
 from mspd_edge.zoo.info import CIFAR10_MEAN, CIFAR10_STD
 from mspd_edge.zoo.registry import ARCHITECTURES, build
 
-# The shared reduced sizes, plus the ReLU variant of the DeepMind WideResNet.
-REDUCED = {**SHARED_REDUCED, "dm_wide_resnet_relu": dict(depth=16, width=2, activation="relu")}
+# The shared reduced sizes, plus variants: the ReLU DeepMind WideResNet, the airbench CifarNet
+# (whitening stem, logit scale, flip-and-translate TTA).
+VARIANTS = {"dm_wide_resnet_relu": ("dm_wide_resnet", dict(depth=16, width=2, activation="relu")),
+            "cifarnet_airbench": ("cifarnet", dict(widths=(8, 16, 16), stem=24, whiten=2, bn_eps=1e-12,
+                                                   logit_scale=1 / 9, translate_tta=True))}
+REDUCED = {**SHARED_REDUCED, **{case: kwargs for case, (_, kwargs) in VARIANTS.items()}}
 
 
 def _arch(case):
-    return case.removesuffix("_relu")
+    return VARIANTS[case][0] if case in VARIANTS else case
 
 
 def _make(case, num_classes=10):
@@ -82,3 +86,15 @@ def test_same_padding_inside_the_convolution_equals_tf_same():
         assert torch.allclose(conv(_same_pad(x, stride)), expected, rtol=0, atol=1e-6)
     with pytest.raises(ValueError, match="unsupported stride 3"):
         _same_conv(8, 4, 3)
+
+
+def test_translate_tta_weighs_the_shifted_mirrored_views():
+    model = _make("cifarnet_airbench").eval()
+    x = torch.rand(2, 3, 32, 32)
+    padded = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect")
+    views = [x, padded[:, :, :32, :32], padded[:, :, 2:, 2:]]
+    with torch.no_grad():
+        mirrored = [0.5 * (model._logits(v) + model._logits(v.flip(3))) for v in views]
+        torch.testing.assert_close(model(x), 0.5 * mirrored[0] + 0.25 * (mirrored[1] + mirrored[2]))
+        model.train()
+        assert model(x).shape == (2, 10)     # one plain view in training
