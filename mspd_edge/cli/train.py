@@ -32,6 +32,9 @@ def _parse_kwargs(ctx, param, value):
 @click.option("--batch-size", type=int, default=TrainConfig.batch_size, show_default=True)
 @click.option("--lr-max", type=float, default=TrainConfig.lr_max, show_default=True)
 @click.option("--schedule", type=click.Choice(SCHEDULES), default=TrainConfig.schedule, show_default=True)
+@click.option("--momentum", type=float, default=TrainConfig.momentum, show_default=True, help="Nesterov momentum.")
+@click.option("--weight-decay", type=float, default=TrainConfig.weight_decay, show_default=True,
+              help="airbench: per 1,024 images, decoupled from the learning rate.")
 @click.option("--eps", type=float, default=8.0, show_default=True, help="Training budget in 1/255 units.")
 @click.option("--alpha", type=float, default=10.0, show_default=True, help="FGSM step in 1/255 units.")
 @click.option("--label-smoothing", type=float, default=0.0, show_default=True, help="Soft labels.")
@@ -49,8 +52,8 @@ def _parse_kwargs(ctx, param, value):
               help="CPU training passes: bf16 autocast (a CPU with native bf16; CUDA always trains in fp16 autocast).")
 @click.option("--no-resume", is_flag=True, help="Start over even if OUT/last.pt exists.")
 def train_command(eps, alpha, no_resume, **options):
-    """Train a model (standard, FGSM-RS, N-FGSM, Fast-BAT, Gaussian noise or Fast-LS-l0); resumable,
-    reports clean and robust accuracy (PGD-10; noisy for gaussian; sparse-L0 for fast-ls-l0)."""
+    """Train a model (standard, FGSM-RS, N-FGSM, Fast-BAT, Gaussian noise, Fast-LS-l0 or airbench);
+    resumable, reports clean and robust accuracy (PGD-10; noisy for gaussian; sparse-L0 for fast-ls-l0)."""
     from ..train.loop import train
 
     cfg = TrainConfig(eps=eps / 255, alpha=alpha / 255, **options)

@@ -59,6 +59,17 @@ def test_schedules():
     assert [_lr_at(cfg, p) for p in (0, 0.23, 1)] == pytest.approx([0.04, 0.2, 0.014])
 
 
+def test_cli_trains_the_airbench_recipe(cifar10_dir, tmp_path):
+    result = CliRunner().invoke(train_command, [
+        "--recipe", "airbench", "--arch", "cifarnet", "--arch-kwargs", json.dumps(AIRBENCH_NET["arch_kwargs"]),
+        "--schedule", "triangle", "--lr-max", "11.5", "--momentum", "0.85", "--weight-decay", "0.0153",
+        "--data", str(cifar10_dir), "-o", str(tmp_path), "--epochs", "1", "--limit", "256",
+        "--test-images", "32", "--batch-size", "64"])
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert (config["recipe"], config["momentum"], config["weight_decay"]) == ("airbench", 0.85, 0.0153)
+
+
 def test_cli(cifar10_dir, tmp_path):
     result = CliRunner().invoke(train_command, [
         "--recipe", "standard", "--data", str(cifar10_dir), "-o", str(tmp_path), "--epochs", "1",
