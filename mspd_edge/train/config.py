@@ -6,6 +6,9 @@ PRECISIONS = ("fp32", "bf16")     # of the CPU training passes (bf16: autocast, 
 # The held-out/test robustness check of each recipe ("standard": none): the name of its metric.
 ROBUST_METRIC = {"gaussian": "noisy", "fast-ls-l0": "l0"}   # every other adversarial recipe: "pgd10"
 CLEAN_RECIPES = ("standard", "airbench")                      # no robustness check
+# Recipes that keep their last epoch, not the best held-out one: airbench's schedule ends on the
+# Lookahead average, the model it ships (the held-out check is only reported).
+LAST_EPOCH_RECIPES = ("airbench",)
 SCHEDULES = ("cyclic", "onecycle", "triangle")
 
 

@@ -18,7 +18,7 @@ from ..util import write_atomic
 from ..zoo.registry import build
 from . import airbench
 from .augment import random_crop_flip
-from .config import CLEAN_RECIPES, ROBUST_METRIC, TrainConfig
+from .config import CLEAN_RECIPES, LAST_EPOCH_RECIPES, ROBUST_METRIC, TrainConfig
 from .evaluate import accuracy
 from .recipes import RECIPES
 
@@ -128,7 +128,8 @@ def train(cfg: TrainConfig, resume=True, log=print):
     """Train ``cfg.arch`` with ``cfg.recipe``; returns a report dict (also saved as report.json).
 
     Checkpoints after every epoch to ``cfg.out/last.pt``; ``resume`` continues from it.
-    The weights kept are those with the best held-out PGD accuracy (clean for the clean recipes).
+    The weights kept are those with the best held-out PGD accuracy (clean for the clean recipes;
+    the last epoch's for ``LAST_EPOCH_RECIPES``).
     """
     if cfg.recipe not in RECIPES:
         raise ValueError(f"unknown recipe {cfg.recipe!r}; known: {tuple(RECIPES)}")
@@ -165,7 +166,7 @@ def train(cfg: TrainConfig, resume=True, log=print):
                         f"held_{_metric(cfg) or 'pgd10'}": robust, "seconds": time.time() - t0})
         log(f"epoch {epoch + 1}: loss {loss:.3f} train acc {acc:.3f} held-out clean {clean:.3f}"
             + ("" if robust is None else f" {_metric(cfg)} {robust:.3f}") + f" ({time.time() - t0:.0f} s)")
-        if best is None or score > best["score"]:
+        if best is None or score > best["score"] or cfg.recipe in LAST_EPOCH_RECIPES:
             best = {"score": score, "epoch": epoch + 1,
                     "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
         state = _state(model, opt, epoch + 1, history, best, rng)

@@ -117,11 +117,13 @@ def test_airbench_recipe_runs_and_resumes(cifar10_dir, tmp_path):
     cfg = _airbench_cfg(cifar10_dir, tmp_path)     # 4 epochs: the EMA's (from epoch 3) included
     report = train(cfg, log=lambda _: None)
     assert report["test_pgd10"] is None and 0 <= report["test_clean"] <= 1 and len(report["history"]) == 4
+    assert report["best_epoch"] == 4      # the last epoch is kept (the schedule ends on the average)
     weights = torch.load(tmp_path / "best.pt", weights_only=True)
     assert all(torch.equal(weights[f"groups.{g}.norm{i}.weight"], torch.ones(16 if g else 8))
                for g in range(3) for i in (1, 2))     # BN scales stay frozen at 1
     cfg.epochs, lines = 5, []
-    assert [h["epoch"] for h in train(cfg, log=lines.append)["history"]] == [1, 2, 3, 4, 5]
+    report = train(cfg, log=lines.append)
+    assert [h["epoch"] for h in report["history"]] == [1, 2, 3, 4, 5] and report["best_epoch"] == 5
     assert lines[0].startswith("resumed")
 
 
