@@ -33,6 +33,8 @@ RECIPES = {
     "n-fgsm": {"recipe": "n-fgsm", "alpha": 8 / 255},                     # de Jorge et al. 2022
     "fast-bat": {"recipe": "fast-bat"},                                   # Zhang et al. 2022
     "fast-ls": {"recipe": "fgsm-rs", "label_smoothing": 0.2, "trades_beta": 3.0},   # Fast-LS
+    "fgsm-rs-ema": {"recipe": "fgsm-rs", "ema_decay": 0.998},            # FGSM-RS, kept as its weights' EMA
+    "fgsm-rs-eps12": {"recipe": "fgsm-rs", "eps": 12 / 255, "alpha": 15 / 255},   # a wider training budget
 }
 
 
@@ -90,7 +92,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--width", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--recipes", default=",".join(RECIPES))
+    parser.add_argument("--recipes", default="fgsm-rs,n-fgsm,fast-bat,fast-ls", help=f"of {', '.join(RECIPES)}")
     parser.add_argument("--images", type=int, default=500)
     parser.add_argument("--out", type=Path, default=Path("runs/recipes"))
     parser.add_argument("--data", type=Path, default=Path("../shared/data/cifar10"))

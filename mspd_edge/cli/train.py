@@ -43,6 +43,8 @@ def _parse_kwargs(ctx, param, value):
               help="gaussian: std of the noise added to every training image (randomized smoothing).")
 @click.option("--l0-pixels", type=int, default=TrainConfig.l0_pixels, show_default=True,
               help="fast-ls-l0: pixels of the 1-step sparse training attack.")
+@click.option("--ema-decay", type=float, default=TrainConfig.ema_decay, show_default=True,
+              help="> 0: check, keep and ship an EMA of the weights (decay per step), not the weights.")
 @click.option("--limit", type=int, default=0, help="Train on the first LIMIT images only.")
 @click.option("--test-images", type=int, default=TrainConfig.test_images, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)

@@ -9,6 +9,7 @@ CLEAN_RECIPES = ("standard", "airbench")                      # no robustness ch
 # Recipes that keep their last epoch, not the best held-out one: airbench's schedule ends on the
 # Lookahead average, the model it ships (the held-out check is only reported).
 LAST_EPOCH_RECIPES = ("airbench",)
+LOOKAHEAD_RECIPES = ("airbench",)                             # their own weight average (no --ema-decay)
 SCHEDULES = ("cyclic", "onecycle", "triangle")
 
 
@@ -37,6 +38,8 @@ class TrainConfig:
     l0_pixels: int = 120              # fast-ls-l0: pixels of the 1-step sparse attack (sAT's training k)
     holdout: int = 1000               # last train images kept out for the overfit guard
     overfit_drop: float = 0.2         # stop when held-out PGD accuracy falls this far below its best
+    ema_decay: float = 0.0            # > 0: an EMA of the weights and BN statistics, updated every step,
+    #                                   is the model checked, kept and shipped (not with airbench's Lookahead)
     limit: int = 0                    # > 0: train on the first `limit` images only (smoke runs)
     test_images: int = 1000
     seed: int = 0

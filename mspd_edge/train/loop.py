@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from ..data import load_npz
@@ -18,7 +19,7 @@ from ..util import write_atomic
 from ..zoo.registry import build
 from . import airbench
 from .augment import random_crop_flip
-from .config import CLEAN_RECIPES, LAST_EPOCH_RECIPES, ROBUST_METRIC, TrainConfig
+from .config import CLEAN_RECIPES, LAST_EPOCH_RECIPES, LOOKAHEAD_RECIPES, ROBUST_METRIC, TrainConfig
 from .evaluate import accuracy
 from .recipes import RECIPES
 
@@ -64,10 +65,26 @@ def _load_splits(cfg):
     return _tensors(fit), _tensors(held), _tensors(test), fit[2]
 
 
-def _state(model, opt, epoch, history, best, rng):
+def _state(model, opt, epoch, history, best, rng, average):
     return {"model": model.state_dict(), "opt": opt.state_dict(), "epoch": epoch,
             "history": history, "best": best, "rng": rng.get_state(),
-            "torch_rng": torch.get_rng_state()}
+            "torch_rng": torch.get_rng_state(), "average": None if average is None else average.state_dict()}
+
+
+def _average(model, cfg):
+    """The EMA of weights and BN statistics for ``cfg.ema_decay > 0`` (torch's AveragedModel), else None."""
+    if cfg.ema_decay <= 0:
+        return None
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
+
+
+def _averaged(step_fn, average):
+    """``step_fn`` followed by an update of ``average`` from the stepped model."""
+    def step(model, *args):
+        result = step_fn(model, *args)
+        average.update_parameters(model)
+        return result
+    return step
 
 
 def _metric(cfg):
@@ -129,10 +146,12 @@ def train(cfg: TrainConfig, resume=True, log=print):
 
     Checkpoints after every epoch to ``cfg.out/last.pt``; ``resume`` continues from it.
     The weights kept are those with the best held-out PGD accuracy (clean for the clean recipes;
-    the last epoch's for ``LAST_EPOCH_RECIPES``).
+    the last epoch's for ``LAST_EPOCH_RECIPES``); with ``cfg.ema_decay`` the EMA's, checked in its place.
     """
     if cfg.recipe not in RECIPES:
         raise ValueError(f"unknown recipe {cfg.recipe!r}; known: {tuple(RECIPES)}")
+    if cfg.ema_decay > 0 and cfg.recipe in LOOKAHEAD_RECIPES:
+        raise ValueError(f"ema_decay: the {cfg.recipe} recipe keeps its own weight average (Lookahead)")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
@@ -144,6 +163,8 @@ def train(cfg: TrainConfig, resume=True, log=print):
         airbench.prepare(model, fit[0])
     model = model.to(device, memory_format=_layout(cfg))
     opt = _optimizer(model, cfg)
+    average = _average(model, cfg)
+    kept = model if average is None else average.module
     scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" else None
     history, best, start = [], None, 0
     ckpt = out / "last.pt"
@@ -151,16 +172,20 @@ def train(cfg: TrainConfig, resume=True, log=print):
         state = torch.load(ckpt, map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
+        if average is not None:
+            average.load_state_dict(state["average"])
         rng.set_state(state["rng"])
         torch.set_rng_state(state["torch_rng"])
         history, best, start = state["history"], state["best"], state["epoch"]
         log(f"resumed {ckpt} at epoch {start}")
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
     step_fn, run_epoch = RECIPES[cfg.recipe], _epoch_fn(cfg, device)
+    if average is not None:
+        step_fn = _averaged(step_fn, average)
     for epoch in range(start, cfg.epochs):
         t0 = time.time()
         loss, acc = run_epoch(model, opt, step_fn, fit, cfg, epoch, rng, device, scaler)
-        clean, robust = _check(model, held, cfg, device)
+        clean, robust = _check(kept, held, cfg, device)
         score = clean if robust is None else robust
         history.append({"epoch": epoch + 1, "loss": loss, "train_acc": acc, "held_clean": clean,
                         f"held_{_metric(cfg) or 'pgd10'}": robust, "seconds": time.time() - t0})
@@ -168,16 +193,16 @@ def train(cfg: TrainConfig, resume=True, log=print):
             + ("" if robust is None else f" {_metric(cfg)} {robust:.3f}") + f" ({time.time() - t0:.0f} s)")
         if best is None or score > best["score"] or cfg.recipe in LAST_EPOCH_RECIPES:
             best = {"score": score, "epoch": epoch + 1,
-                    "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
-        state = _state(model, opt, epoch + 1, history, best, rng)
+                    "state": {k: v.detach().cpu().clone() for k, v in kept.state_dict().items()}}
+        state = _state(model, opt, epoch + 1, history, best, rng, average)
         write_atomic(ckpt, lambda out: torch.save(state, out))
         if robust is not None and robust < best["score"] - cfg.overfit_drop:
             log(f"catastrophic overfitting at epoch {epoch + 1}: {_metric(cfg)} {robust:.3f} "
                 f"< best {best['score']:.3f}; stopping, keeping epoch {best['epoch']}")
             break
-    model.load_state_dict(best["state"])
+    kept.load_state_dict(best["state"])
     torch.save(best["state"], out / "best.pt")
-    report = _report(model, test, cfg, history, best, classes, device)
+    report = _report(kept, test, cfg, history, best, classes, device)
     (out / "report.json").write_text(json.dumps(report, indent=2))
     robust = report[f"test_{_metric(cfg) or 'pgd10'}"]
     log(f"test ({report['test_images']} images): clean {report['test_clean']:.3f}"

@@ -50,6 +50,26 @@ def test_resume_continues_from_checkpoint(cifar10_dir, tmp_path):
     assert torch.load(tmp_path / "last.pt", weights_only=False)["epoch"] == 2
 
 
+def test_ema_is_the_model_checked_kept_and_resumed(cifar10_dir, tmp_path):
+    cfg = TrainConfig(recipe="fgsm-rs", data=str(cifar10_dir), out=str(tmp_path), ema_decay=0.5, **TINY)
+    train(cfg, log=lambda _: None)
+    last, kept = torch.load(tmp_path / "last.pt", weights_only=False), torch.load(tmp_path / "best.pt")
+    assert last["average"]["n_averaged"] == 256 // 64                 # one update a step
+    average = {k.removeprefix("module."): v for k, v in last["average"].items() if k.startswith("module.")}
+    assert kept.keys() == average.keys()
+    for name, value in kept.items():
+        torch.testing.assert_close(value, average[name])
+    assert not torch.equal(kept["conv_2d.weight"], last["model"]["conv_2d.weight"])   # not the raw weights
+    cfg.epochs = 2
+    train(cfg, log=lambda _: None)
+    assert torch.load(tmp_path / "last.pt", weights_only=False)["average"]["n_averaged"] == 2 * 256 // 64
+
+
+def test_ema_is_refused_beside_lookahead(tmp_path):
+    with pytest.raises(ValueError, match="Lookahead"):
+        train(TrainConfig(recipe="airbench", out=str(tmp_path), ema_decay=0.9, **TINY), log=lambda _: None)
+
+
 def test_schedules():
     cfg = TrainConfig(lr_max=0.2)
     assert _lr_at(cfg, 0) == 0 and _lr_at(cfg, 0.4) == pytest.approx(0.2) and _lr_at(cfg, 1) == 0
