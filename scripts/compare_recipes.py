@@ -2,7 +2,7 @@
 
     python scripts/compare_recipes.py [--width 16] [--epochs 6] [--recipes fgsm-rs,n-fgsm,fast-bat,fast-ls]
                                       [--precision fp32|bf16] [--images 500] [--out runs/recipes]
-                                      [--data ../shared/data/cifar10]
+                                      [--data ../shared/data/cifar10] [--device cpu|cuda]
 
 Per recipe: a DM PreActResNet-18 (Swish, the shipped backbone's architecture) of ``--width`` is
 trained for ``--epochs`` into ``OUT/<recipe>-w<width>/`` (resumable: run again to continue),
@@ -50,7 +50,7 @@ def holdout_npz(data, count, path):
     return path
 
 
-def train_backbone(name, recipe, width, epochs, data, out, limit=0, precision="fp32"):
+def train_backbone(name, recipe, width, epochs, data, out, limit=0, precision="fp32", device="cpu"):
     """Train (or resume) one backbone; returns its manifest path."""
     import torch
 
@@ -60,7 +60,7 @@ def train_backbone(name, recipe, width, epochs, data, out, limit=0, precision="f
     arch_kwargs = {**EMBEDDED["cifar10-backbone"]["arch_kwargs"], "base_width": width}
     cfg = TrainConfig(arch="dm_preact_resnet", arch_kwargs=arch_kwargs, data=str(data), out=str(out),
                       epochs=epochs, lr_max=0.2, schedule="cyclic", seed=0, limit=limit, precision=precision,
-                      **recipe)
+                      device=device, **recipe)
     report = train(cfg, log=lambda line: print(f"[{name}] {line}", flush=True))
     state = torch.load(out / "best.pt", weights_only=True)
     save_weights(state, out / "model.pt")
@@ -74,13 +74,13 @@ def train_backbone(name, recipe, width, epochs, data, out, limit=0, precision="f
     return out / "model.json", manifest
 
 
-def protection(manifest, holdout, images, out):
+def protection(manifest, holdout, images, out, device="cpu"):
     """Robust and clean gain of ``manifest`` as the backbone (evaluate's results.json)."""
     subprocess.run([sys.executable, "-m", "mspd_edge.cli", "evaluate", "--data", str(holdout),
                     "--images", str(images), "-o", str(out), "--backbone", str(manifest),
                     "--classifier", CLASSIFIER, "--targets", ",".join(TARGETS),
                     "--attacks", "pgd-linf", "--conditions", "none,mspd", "--seed", "0",
-                    "--threads", "2", "-q"], check=True)
+                    "--threads", "2", "--device", device, "-q"], check=True)
     results = json.loads((out / "results.json").read_text())["results"]
     gains = {t: {"robust": results[t]["mspd"]["robust"]["pgd-linf"] - results[t]["none"]["robust"]["pgd-linf"],
                  "clean": results[t]["mspd"]["clean"] - results[t]["none"]["clean"]} for t in TARGETS}
@@ -99,6 +99,8 @@ def main(argv=None):
     parser.add_argument("--limit", type=int, default=0, help="train on the first LIMIT images (smoke runs)")
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                         help="CPU training passes (bf16: 1.8x faster where bf16 is native)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="training and evaluation (CUDA trains in fp16 autocast)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     holdout = holdout_npz(args.data, args.images, args.out / f"holdout{args.images}.npz")
@@ -107,8 +109,8 @@ def main(argv=None):
         name = f"{recipe}-w{args.width}"
         manifest_path, manifest = train_backbone(name, RECIPES[recipe], args.width, args.epochs,
                                                  args.data, args.out / name, args.limit,
-                                                 args.precision)
-        gain = protection(manifest_path, holdout, args.images, args.out / name / "evaluate")
+                                                 args.precision, args.device)
+        gain = protection(manifest_path, holdout, args.images, args.out / name / "evaluate", args.device)
         table[name] = {"train_seconds": manifest["train_seconds"], "backbone": manifest["training_check"],
                        "gain": gain}
         print(json.dumps({name: table[name]}), flush=True)
