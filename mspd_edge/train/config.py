@@ -7,9 +7,8 @@ PRECISIONS = ("fp32", "bf16")     # of the CPU training passes (bf16: autocast, 
 ROBUST_METRIC = {"gaussian": "noisy", "fast-ls-l0": "l0"}   # every other adversarial recipe: "pgd10"
 CLEAN_RECIPES = ("standard", "airbench")                      # no robustness check
 # Recipes that keep their last epoch, not the best held-out one: airbench's schedule ends on the
-# Lookahead average, the model it ships (the held-out check is only reported).
+# Lookahead average, the model it ships (the held-out check is only reported; no ema_decay beside it).
 LAST_EPOCH_RECIPES = ("airbench",)
-LOOKAHEAD_RECIPES = ("airbench",)                             # their own weight average (no --ema-decay)
 SCHEDULES = ("cyclic", "onecycle", "triangle")
 
 

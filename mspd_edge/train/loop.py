@@ -19,7 +19,7 @@ from ..util import write_atomic
 from ..zoo.registry import build
 from . import airbench
 from .augment import random_crop_flip
-from .config import CLEAN_RECIPES, LAST_EPOCH_RECIPES, LOOKAHEAD_RECIPES, ROBUST_METRIC, TrainConfig
+from .config import CLEAN_RECIPES, LAST_EPOCH_RECIPES, ROBUST_METRIC, TrainConfig
 from .evaluate import accuracy
 from .recipes import RECIPES
 
@@ -150,7 +150,7 @@ def train(cfg: TrainConfig, resume=True, log=print):
     """
     if cfg.recipe not in RECIPES:
         raise ValueError(f"unknown recipe {cfg.recipe!r}; known: {tuple(RECIPES)}")
-    if cfg.ema_decay > 0 and cfg.recipe in LOOKAHEAD_RECIPES:
+    if cfg.ema_decay > 0 and cfg.recipe in LAST_EPOCH_RECIPES:
         raise ValueError(f"ema_decay: the {cfg.recipe} recipe keeps its own weight average (Lookahead)")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
